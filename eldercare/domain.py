@@ -1,0 +1,291 @@
+"""Domain types shared by every room of the service.
+
+The vocabulary here is CONTRACT.md's: device kinds (§1), alert kinds, severities,
+statuses and outcomes (§2), registry resources (§3). Changing a value is a
+breaking change for devices, staff and families.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""Ids of homes, residents and devices: they appear in MQTT topics."""
+
+E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+class DeviceKind(StrEnum):
+    BED_BAND = "bed_band"
+    SOS_BUTTON = "sos_button"
+    DOOR = "door"
+    FALL_RADAR = "fall_radar"
+    GAS = "gas"
+    WATER = "water"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for the most severe; for sorting and 'raise to the worse one'."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.CRITICAL: 0,
+    Severity.HIGH: 1,
+    Severity.WARNING: 2,
+    Severity.INFO: 3,
+}
+
+
+class AlertKind(StrEnum):
+    SOS = "sos"
+    FALL = "fall"
+    HEART_RATE_LOW = "heart_rate_low"
+    HEART_RATE_HIGH = "heart_rate_high"
+    BREATHING_STOPPED = "breathing_stopped"
+    RESPIRATION_LOW = "respiration_low"
+    RESPIRATION_HIGH = "respiration_high"
+    GAS_LEAK = "gas_leak"
+    WATER_LEAK = "water_leak"
+    BED_EXIT_NOT_RETURNED = "bed_exit_not_returned"
+    NIGHT_WANDERING = "night_wandering"
+    INACTIVITY = "inactivity"
+    DOOR_LEFT_OPEN = "door_left_open"
+    DEVICE_OFFLINE = "device_offline"
+    BATTERY_LOW = "battery_low"
+
+
+DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
+    AlertKind.SOS: Severity.CRITICAL,
+    AlertKind.FALL: Severity.CRITICAL,
+    AlertKind.HEART_RATE_LOW: Severity.CRITICAL,
+    AlertKind.HEART_RATE_HIGH: Severity.CRITICAL,
+    AlertKind.BREATHING_STOPPED: Severity.CRITICAL,
+    AlertKind.RESPIRATION_LOW: Severity.HIGH,
+    AlertKind.RESPIRATION_HIGH: Severity.HIGH,
+    AlertKind.GAS_LEAK: Severity.CRITICAL,
+    AlertKind.WATER_LEAK: Severity.HIGH,
+    AlertKind.BED_EXIT_NOT_RETURNED: Severity.HIGH,
+    AlertKind.NIGHT_WANDERING: Severity.HIGH,
+    AlertKind.INACTIVITY: Severity.HIGH,
+    AlertKind.DOOR_LEFT_OPEN: Severity.WARNING,
+    AlertKind.DEVICE_OFFLINE: Severity.WARNING,
+    AlertKind.BATTERY_LOW: Severity.WARNING,
+}
+
+
+class AlertStatus(StrEnum):
+    """Moves forward only; steps may be skipped (CONTRACT.md §2)."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    DISPATCHED = "dispatched"
+    ON_SITE = "on_site"
+    RESOLVED = "resolved"
+
+    @property
+    def order(self) -> int:
+        return list(AlertStatus).index(self)
+
+
+class Outcome(StrEnum):
+    HANDLED = "handled"
+    FALSE_ALARM = "false_alarm"
+    NO_ACCESS = "no_access"
+    TRANSFERRED = "transferred"
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+    def allows(self, needed: Role) -> bool:
+        """admin ⊃ supervisor ⊃ operator."""
+        order = [Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN]
+        return order.index(self) >= order.index(needed)
+
+
+# --- registry -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    id: str
+    name: str
+    address: str = ""
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, slots=True)
+class Resident:
+    id: str
+    home_id: str
+    name: str
+    limits: dict[str, float] = field(default_factory=dict)
+    """Optional per-resident detector limits, e.g. {"hr_low": 45}."""
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    home_id: str
+    kind: DeviceKind
+    resident_id: str | None = None
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLiveness:
+    device_id: str
+    last_seen: datetime | None
+    battery: float | None
+    online: bool | None
+    """None until the device has said anything on its status topic."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    home_id: str
+    name: str
+    phone: str
+    language: str = "zh-CN"
+    priority: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    username: str
+    password_hash: str
+    role: Role
+    phone: str | None = None
+
+
+# --- intake -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One decoded, validated device event.
+
+    ``fields`` holds the kind's fields and any unknown extras, as sent.
+    ``ts_assigned`` is true when the payload had no ``ts`` and the gateway used
+    its receive time; such readings are de-duplicated on (device, seq) only.
+    """
+
+    home_id: str
+    device_id: str
+    kind: DeviceKind
+    ts: datetime
+    received_at: datetime
+    seq: int | None
+    battery: float | None
+    fields: dict[str, Any]
+    ts_assigned: bool = False
+
+    @property
+    def is_heartbeat(self) -> bool:
+        return not self.fields
+
+    @property
+    def key(self) -> str:
+        """Stable identity of the reading, the same for a redelivered message."""
+        if self.seq is not None:
+            return f"{self.device_id}:s{self.seq}"
+        return f"{self.device_id}:t{self.ts.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A device's retained status topic: ``online`` or ``offline`` (last will)."""
+
+    home_id: str
+    device_id: str
+    online: bool
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    payload: bytes
+    reason: str
+    """A short machine-readable reason, e.g. ``bad_json`` (see gateway.decode)."""
+    detail: str
+    """A sentence for people: what exactly was wrong."""
+    received_at: datetime
+
+
+# --- alerts ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What a detector concluded: an alert should exist (or be updated).
+
+    ``source_key`` makes raising idempotent: the same finding from a
+    redelivered reading changes nothing.
+    """
+
+    home_id: str
+    subject: str
+    """Who or what the alert is about: a resident id, a device id, or the home."""
+    kind: AlertKind
+    severity: Severity
+    at: datetime
+    source_key: str
+    message: str = ""
+    device_id: str | None = None
+    resident_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    home_id: str
+    subject: str
+    kind: AlertKind
+    severity: Severity
+    status: AlertStatus
+    raised_at: datetime
+    last_seen_at: datetime
+    response_deadline: datetime
+    count: int
+    message: str
+    device_id: str | None
+    resident_id: str | None
+    responder: str | None = None
+    outcome: Outcome | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    alert_id: int
+    at: datetime
+    event: str
+    """raised, repeated, acknowledged, dispatched, on_site, resolved, notified, …"""
+    actor: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """What raising a finding did: the alert as it is now, and whether it is new."""
+
+    alert: Alert
+    created: bool
