@@ -13,9 +13,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "ELDERCARE_"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+    protocol: str
+    """``5`` or ``3.1.1``"""
 
 
 class SettingsError(ValueError):
@@ -101,7 +113,7 @@ class Settings:
                 f"not {self.database_url!r}"
             )
         if self.mqtt_url is not None and not self.mqtt_url.startswith(("mqtt://", "mqtts://")):
-            raise SettingsError(f"ELDERCARE_MQTT_URL must start with mqtt:// or mqtts://")
+            raise SettingsError("ELDERCARE_MQTT_URL must start with mqtt:// or mqtts://")
         if self.mqtt_protocol not in ("auto", "5", "3.1.1"):
             raise SettingsError("ELDERCARE_MQTT_PROTOCOL must be 5, 3.1.1 or auto")
         if self.response_window <= 0:
@@ -110,6 +122,22 @@ class Settings:
             raise SettingsError("ports must be between 1 and 65535")
         if self.batch_max < 1:
             raise SettingsError("ELDERCARE_BATCH_MAX must be at least 1")
+
+    def broker(self) -> BrokerAddress:
+        """The external broker of ELDERCARE_MQTT_URL, or the embedded one (3.1.1)."""
+        if self.mqtt_url is None:
+            protocol = "3.1.1" if self.mqtt_protocol == "auto" else self.mqtt_protocol
+            return BrokerAddress("127.0.0.1", self.embedded_mqtt_port, None, None, False, protocol)
+        url = urlsplit(self.mqtt_url)
+        tls = url.scheme == "mqtts"
+        return BrokerAddress(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or (8883 if tls else 1883),
+            username=unquote(url.username) if url.username else None,
+            password=unquote(url.password) if url.password else None,
+            tls=tls,
+            protocol="5" if self.mqtt_protocol == "auto" else self.mqtt_protocol,
+        )
 
     @property
     def tz(self) -> ZoneInfo:

@@ -164,7 +164,9 @@ class Store(Protocol):
     async def list_liveness(self, home_id: str) -> list[DeviceLiveness]: ...
 
     # --- alerts -------------------------------------------------------------------
-    async def record_finding(self, finding: Finding, response_window_s: float) -> AlertChange | None:
+    async def record_finding(
+        self, finding: Finding, response_window_s: float
+    ) -> AlertChange | None:
         """Raise or update the open alert for (home, subject, kind), atomically.
 
         Returns None when ``finding.source_key`` was recorded before (a

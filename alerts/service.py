@@ -1,0 +1,205 @@
+"""Alerts: findings become alerts; staff actions move them along.
+
+``AlertService`` is the one door to alerts for the pipeline and the API:
+
+- ``handle_finding`` raises or updates the one open alert per (home, subject,
+  kind), idempotently (a redelivered reading changes nothing), publishes the
+  change to live watchers and, for a new critical alert, notifies family
+  contact #1 (DOMAIN.md escalation, step 0 s).
+- ``acknowledge`` / ``dispatch`` / ``arrive`` / ``resolve`` move the status
+  forward; an illegal move raises ``IllegalTransition`` with a reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from alerts.events import AlertBus
+from alerts.lifecycle import IllegalTransition, check_transition
+from alerts.messages import alert_text
+from alerts.notifiers import Notice, Notifier, send_all
+from eldercare.clock import Clock
+from eldercare.domain import (
+    Alert,
+    AlertChange,
+    AlertStatus,
+    Finding,
+    Outcome,
+    Severity,
+    TimelineEntry,
+)
+from eldercare.metrics import Metrics
+from eldercare.store.base import NotFound, StatusUpdate, Store
+
+log = logging.getLogger("eldercare.alerts")
+
+
+class AlertService:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        bus: AlertBus,
+        notifiers: list[Notifier],
+        metrics: Metrics,
+        *,
+        response_window_s: float,
+        default_timezone: str,
+        care_centre_phone: str,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.bus = bus
+        self.notifiers = notifiers
+        self.metrics = metrics
+        self.response_window_s = response_window_s
+        self.default_timezone = default_timezone
+        self.care_centre_phone = care_centre_phone
+        self._background: set[asyncio.Task[None]] = set()
+
+    # --- findings -----------------------------------------------------------------
+    async def handle_finding(self, finding: Finding) -> AlertChange | None:
+        change = await self.store.record_finding(finding, self.response_window_s)
+        if change is None:
+            return None
+        alert = change.alert
+        self.metrics.inc(
+            "eldercare_alerts_raised_total"
+            if change.created
+            else "eldercare_alerts_repeated_total",
+            kind=alert.kind.value,
+            severity=alert.severity.value,
+        )
+        log.warning(
+            "alert %s %s: %s %s at %s",
+            alert.id,
+            "raised" if change.created else "repeated",
+            alert.kind.value,
+            alert.severity.value,
+            alert.home_id,
+            extra={"alert_id": alert.id, "kind": alert.kind.value, "home_id": alert.home_id},
+        )
+        self.bus.publish("raised" if change.created else "repeated", alert)
+        if change.created and alert.severity is Severity.CRITICAL:
+            self._spawn(self._notify_first_contact(alert))
+        return change
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for notifications under way (shutdown: flush before close)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def _notify_first_contact(self, alert: Alert) -> None:
+        try:
+            contacts = await self.store.list_contacts(alert.home_id)
+            home = await self.store.get_home(alert.home_id)
+            resident = None
+            if alert.resident_id:
+                try:
+                    resident = await self.store.get_resident(alert.resident_id)
+                except NotFound:
+                    resident = None
+        except Exception:
+            log.exception("cannot load contacts for alert %s", alert.id)
+            return
+        if not contacts:
+            log.warning("alert %s: home %s has no family contact", alert.id, alert.home_id)
+            await self.store.add_timeline(
+                TimelineEntry(
+                    alert.id, self.clock.now(), "notify_skipped", None, {"reason": "no contact"}
+                )
+            )
+            return
+        contact = min(contacts, key=lambda c: (c.priority, c.id))
+        try:
+            tz = ZoneInfo(home.timezone)
+        except (KeyError, ValueError):
+            tz = ZoneInfo(self.default_timezone)
+        who = resident.name if resident else home.name
+        text = alert_text(
+            contact.language, who, alert.kind, alert.raised_at, tz, self.care_centre_phone
+        )
+        notice = Notice(alert, contact, home, resident, text)
+        for channel, status in await send_all(self.notifiers, notice, self.metrics):
+            await self.store.add_timeline(
+                TimelineEntry(
+                    alert.id,
+                    self.clock.now(),
+                    "notified",
+                    None,
+                    {
+                        "channel": channel,
+                        "recipient": contact.phone,
+                        "contact_id": contact.id,
+                        "contact_name": contact.name,
+                        "status": status,
+                        "text": text,
+                    },
+                )
+            )
+        self.bus.publish("notified", alert)
+
+    # --- staff actions ------------------------------------------------------------
+    async def acknowledge(self, alert_id: int, actor: str) -> Alert:
+        return await self._move(alert_id, AlertStatus.ACKNOWLEDGED, actor)
+
+    async def dispatch(self, alert_id: int, actor: str, responder: str) -> Alert:
+        return await self._move(alert_id, AlertStatus.DISPATCHED, actor, responder=responder)
+
+    async def arrive(self, alert_id: int, actor: str) -> Alert:
+        return await self._move(alert_id, AlertStatus.ON_SITE, actor)
+
+    async def resolve(
+        self, alert_id: int, actor: str, outcome: Outcome, note: str | None = None
+    ) -> Alert:
+        return await self._move(alert_id, AlertStatus.RESOLVED, actor, outcome=outcome, note=note)
+
+    async def _move(
+        self,
+        alert_id: int,
+        wanted: AlertStatus,
+        actor: str,
+        *,
+        responder: str | None = None,
+        outcome: Outcome | None = None,
+        note: str | None = None,
+    ) -> Alert:
+        for _ in range(3):  # another operator may move it at the same moment
+            current = await self.store.get_alert(alert_id)
+            check_transition(alert_id, current.status, wanted, outcome)
+            moved = await self.store.set_alert_status(
+                StatusUpdate(
+                    alert_id=alert_id,
+                    expected=current.status,
+                    new=wanted,
+                    at=self.clock.now(),
+                    actor=actor,
+                    responder=responder,
+                    outcome=outcome,
+                    note=note,
+                )
+            )
+            if moved is not None:
+                self.metrics.inc("eldercare_alert_transitions_total", status=wanted.value)
+                log.info(
+                    "alert %s %s by %s",
+                    alert_id,
+                    wanted.value,
+                    actor,
+                    extra={"alert_id": alert_id, "actor": actor, "status": wanted.value},
+                )
+                self.bus.publish(wanted.value, moved)
+                return moved
+        latest = await self.store.get_alert(alert_id)
+        raise IllegalTransition(
+            alert_id, latest.status, wanted, f"alert {alert_id} changed while you acted; reload it"
+        )

@@ -1,0 +1,308 @@
+"""Request and response bodies of the REST API (pydantic v2).
+
+Names follow ``<Resource>Create / <Resource>Read / <Resource>Update``. Create and
+update bodies refuse unknown fields, so a misspelt field is a 422, not a silent
+no-op. Update bodies are partial: only the fields sent change; ``null`` is
+accepted only where the field may be empty (``Update.nullable``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from eldercare.domain import (
+    E164_PATTERN,
+    ID_PATTERN,
+    AlertKind,
+    AlertStatus,
+    DeviceKind,
+    Outcome,
+    Role,
+    Severity,
+)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r}") from exc
+    return value
+
+
+def check_device_fields(kind: DeviceKind, resident_id: str | None) -> None:
+    """Raise ValueError when the device fields do not fit together."""
+    if kind is DeviceKind.BED_BAND and resident_id is None:
+        raise ValueError("a bed_band device needs a resident_id: it measures one person")
+
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN.pattern)]
+Phone = Annotated[
+    str,
+    StringConstraints(pattern=E164_PATTERN.pattern),
+    Field(description="E.164, e.g. +8613800138000"),
+]
+TimeZone = Annotated[
+    str, AfterValidator(_check_timezone), Field(description="IANA, e.g. Asia/Shanghai")
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=500)]
+Language = Literal["zh-CN", "en"]
+Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+LimitName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class _Update(_Body):
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None and name not in self.nullable:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the client sent."""
+        return self.model_dump(exclude_unset=True, mode="python")
+
+
+# --- homes ----------------------------------------------------------------------
+
+
+class HomeCreate(_Body):
+    id: Id
+    name: Name
+    address: Text = ""
+    timezone: TimeZone | None = Field(
+        default=None, description="IANA time zone; the service default when omitted"
+    )
+
+
+class HomeRead(_Read):
+    id: str
+    name: str
+    address: str
+    timezone: str
+
+
+class HomeUpdate(_Update):
+    name: Name | None = None
+    address: Text | None = None
+    timezone: TimeZone | None = None
+
+
+class DeviceStatusRead(BaseModel):
+    device_id: str
+    kind: DeviceKind
+    location: str
+    resident_id: str | None
+    online: bool | None = Field(description="null until the device has reported its status")
+    last_seen: datetime | None
+    battery: float | None
+
+
+class HomeStatusRead(BaseModel):
+    home_id: str
+    devices: list[DeviceStatusRead]
+
+
+# --- residents ------------------------------------------------------------------
+
+
+class ResidentCreate(_Body):
+    id: Id
+    home_id: Id
+    name: Name
+    limits: dict[LimitName, float] = Field(
+        default_factory=dict, description='Personal detector limits, e.g. {"hr_low": 45}'
+    )
+
+
+class ResidentRead(_Read):
+    id: str
+    home_id: str
+    name: str
+    limits: dict[str, float]
+
+
+class ResidentUpdate(_Update):
+    name: Name | None = None
+    limits: dict[LimitName, float] | None = None
+
+
+# --- devices --------------------------------------------------------------------
+
+
+class DeviceCreate(_Body):
+    id: Id
+    home_id: Id
+    kind: DeviceKind
+    resident_id: Id | None = Field(default=None, description="required for bed_band")
+    location: Text = ""
+
+    @model_validator(mode="after")
+    def _fits(self) -> Self:
+        check_device_fields(self.kind, self.resident_id)
+        return self
+
+
+class DeviceRead(_Read):
+    id: str
+    home_id: str
+    kind: DeviceKind
+    resident_id: str | None
+    location: str
+
+
+class DeviceUpdate(_Update):
+    nullable: ClassVar[frozenset[str]] = frozenset({"resident_id"})
+    kind: DeviceKind | None = None
+    resident_id: Id | None = None
+    location: Text | None = None
+
+
+# --- contacts -------------------------------------------------------------------
+
+
+class ContactCreate(_Body):
+    home_id: Id
+    name: Name
+    phone: Phone
+    language: Language = "zh-CN"
+    priority: int = Field(default=1, ge=1, description="1 = called first")
+
+
+class ContactRead(_Read):
+    id: int
+    home_id: str
+    name: str
+    phone: str
+    language: str
+    priority: int
+
+
+class ContactUpdate(_Update):
+    name: Name | None = None
+    phone: Phone | None = None
+    language: Language | None = None
+    priority: int | None = Field(default=None, ge=1)
+
+
+# --- users ----------------------------------------------------------------------
+
+
+class UserCreate(_Body):
+    username: Username
+    password: Password = Field(description="write-only; at least 8 characters")
+    role: Role
+    phone: Phone | None = Field(default=None, description="supervisors with a phone get SMS")
+
+
+class UserRead(_Read):
+    username: str
+    role: Role
+    phone: str | None
+
+
+class UserUpdate(_Update):
+    nullable: ClassVar[frozenset[str]] = frozenset({"phone"})
+    password: Password | None = None
+    role: Role | None = None
+    phone: Phone | None = None
+
+
+# --- alerts ---------------------------------------------------------------------
+
+
+class AlertRead(_Read):
+    id: int
+    home_id: str
+    subject: str
+    kind: AlertKind
+    severity: Severity
+    status: AlertStatus
+    raised_at: datetime
+    last_seen_at: datetime
+    response_deadline: datetime
+    count: int
+    message: str
+    device_id: str | None
+    resident_id: str | None
+    responder: str | None
+    outcome: Outcome | None
+    updated_at: datetime | None
+
+
+class AlertChangeRead(AlertRead):
+    """One event of the live stream: the alert as it is now, and what happened."""
+
+    change: str = Field(
+        description="raised, repeated, acknowledged, dispatched, on_site, resolved, notified"
+    )
+
+
+class TimelineEntryRead(_Read):
+    id: int | None
+    at: datetime
+    event: str
+    actor: str | None
+    details: dict[str, Any]
+
+
+class AlertDetail(AlertRead):
+    timeline: list[TimelineEntryRead] = Field(description="oldest first")
+
+
+class AlertPage(BaseModel):
+    items: list[AlertRead]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next, older page")
+
+
+class DispatchRequest(_Body):
+    responder: Name = Field(description="who is going to the home")
+
+
+class ResolveRequest(_Body):
+    outcome: Outcome | None = Field(
+        default=None, description="required: handled, false_alarm, no_access, transferred"
+    )
+    note: Text | None = None
+
+
+# --- auth and health ------------------------------------------------------------
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the token expires")
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, bool]

@@ -1,0 +1,179 @@
+"""Alerts: the list, one alert with its timeline, staff actions and the live stream."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import StreamingResponse
+
+from alerts.events import AlertBus, AlertEvent
+from alerts.lifecycle import IllegalTransition, check_transition
+from dashboard_api.auth import Auth
+from dashboard_api.context import AppContext
+from dashboard_api.models import (
+    AlertChangeRead,
+    AlertDetail,
+    AlertPage,
+    AlertRead,
+    DispatchRequest,
+    ResolveRequest,
+    TimelineEntryRead,
+)
+from eldercare.domain import Alert, AlertStatus, Role, Severity, User
+from eldercare.store.base import AlertFilter
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such alert"},
+    409: {"description": "The alert's status does not allow this; `detail` says why"},
+}
+
+
+E = TypeVar("E", AlertStatus, Severity)
+
+
+def _enum_list(kind: type[E], name: str, raw: list[str] | None) -> list[E]:
+    """Values from repeated (`?status=a&status=b`) or comma-separated parameters."""
+    values: list[E] = []
+    for part in (p.strip() for item in raw or [] for p in item.split(",")):
+        if not part:
+            continue
+        try:
+            values.append(kind(part))
+        except ValueError:
+            allowed = ", ".join(m.value for m in kind)
+            raise HTTPException(422, f"{name}: {part!r} is not one of {allowed}") from None
+    return values
+
+
+def _cursor(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise HTTPException(422, "cursor: use the next_cursor of the previous page")
+    return int(raw)
+
+
+def _read(alert: Alert) -> AlertRead:
+    return AlertRead.model_validate(alert)
+
+
+def format_event(event: AlertEvent) -> bytes:
+    alert = AlertRead.model_validate(event.alert).model_dump()
+    data = AlertChangeRead(**alert, change=event.change).model_dump_json()
+    return f"id: {event.id}\nevent: alert\ndata: {data}\n\n".encode()
+
+
+async def event_stream(bus: AlertBus, keepalive_s: float) -> AsyncIterator[bytes]:
+    """Alert changes as SSE until the client goes away (the response cancels us)."""
+    async with bus.watch() as queue:
+        yield b": connected\n\n"  # the client knows it is subscribed from here on
+        while True:
+            try:
+                async with asyncio.timeout(keepalive_s):
+                    event = await queue.get()
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            if event is None:  # too slow: dropped by the bus; EventSource reconnects
+                return
+            yield format_event(event)
+
+
+def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+    Operator = Annotated[User, Depends(auth.require(Role.OPERATOR))]
+
+    @router.get("", response_model=AlertPage, summary="List alerts, newest first")
+    async def list_alerts(
+        _: Operator,
+        status: Annotated[list[str] | None, Query(description="e.g. open,acknowledged")] = None,
+        home_id: str | None = None,
+        severity: Annotated[list[str] | None, Query(description="e.g. critical,high")] = None,
+        since: Annotated[datetime | None, Query(description="raised at or after")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, Query(description="next_cursor of the last page")] = None,
+    ) -> AlertPage:
+        """Filter by status, home, severity and raise time; page with `cursor`."""
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        flt = AlertFilter(
+            status=_enum_list(AlertStatus, "status", status),
+            home_id=home_id,
+            severity=_enum_list(Severity, "severity", severity),
+            since=since,
+            before_id=_cursor(cursor),
+            limit=limit + 1,  # one more tells whether there is a next page
+        )
+        found = await ctx.store.list_alerts(flt)
+        page = found[:limit]
+        more = len(found) > limit
+        return AlertPage(
+            items=[_read(a) for a in page], next_cursor=str(page[-1].id) if more else None
+        )
+
+    @router.get(
+        "/stream",
+        summary="Live alert changes (Server-Sent Events)",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def stream(_: Operator) -> StreamingResponse:
+        """One `alert` event per change, `data` = the alert with its `change`;
+        a comment line every 15 s keeps proxies from closing the connection."""
+        return StreamingResponse(
+            event_stream(ctx.bus, ctx.sse_keepalive_s),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @router.get("/{alert_id}", response_model=AlertDetail, summary="One alert with its timeline")
+    async def get_alert(alert_id: int, _: Operator) -> AlertDetail:
+        """Raised, notifications (channel, recipient, delivery status) and staff actions."""
+        alert = await ctx.store.get_alert(alert_id)
+        timeline = await ctx.store.get_timeline(alert_id)
+        return AlertDetail(
+            **_read(alert).model_dump(),
+            timeline=[TimelineEntryRead.model_validate(t) for t in timeline],
+        )
+
+    @router.post(
+        "/{alert_id}/acknowledge",
+        response_model=AlertRead,
+        summary="Acknowledge",
+        responses=ERRORS,
+    )
+    async def acknowledge(alert_id: int, user: Operator) -> AlertRead:
+        """A member of staff has seen the alert and is on it."""
+        return _read(await ctx.alerts.acknowledge(alert_id, user.username))
+
+    @router.post(
+        "/{alert_id}/dispatch", response_model=AlertRead, summary="Dispatch", responses=ERRORS
+    )
+    async def dispatch(alert_id: int, body: DispatchRequest, user: Operator) -> AlertRead:
+        """Somebody (`responder`) is on the way to the home."""
+        return _read(await ctx.alerts.dispatch(alert_id, user.username, body.responder))
+
+    @router.post(
+        "/{alert_id}/arrive", response_model=AlertRead, summary="Arrive on site", responses=ERRORS
+    )
+    async def arrive(alert_id: int, user: Operator) -> AlertRead:
+        """The responder is at the door."""
+        return _read(await ctx.alerts.arrive(alert_id, user.username))
+
+    @router.post(
+        "/{alert_id}/resolve", response_model=AlertRead, summary="Resolve", responses=ERRORS
+    )
+    async def resolve(alert_id: int, body: ResolveRequest, user: Operator) -> AlertRead:
+        """Close the alert with an `outcome` and an optional `note`."""
+        if body.outcome is None:
+            current = await ctx.store.get_alert(alert_id)
+            check_transition(alert_id, current.status, AlertStatus.RESOLVED, None)
+            raise IllegalTransition(  # not reached: check_transition refuses a missing outcome
+                alert_id, current.status, AlertStatus.RESOLVED, "resolving needs an outcome"
+            )
+        alert = await ctx.alerts.resolve(alert_id, user.username, body.outcome, body.note)
+        return _read(alert)
+
+    return router

@@ -1,0 +1,278 @@
+"""The registry: homes, residents, devices and family contacts.
+
+Reads need an operator, writes a supervisor. Every home, resident or device
+write calls ``ctx.on_registry_change()`` so the gateway drops its cached view.
+A body naming a home or resident that does not exist is a 422; a taken id or a
+row still in use is a 409 with the store's reason.
+"""
+
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+
+from dashboard_api.auth import Auth
+from dashboard_api.context import AppContext
+from dashboard_api.models import (
+    ContactCreate,
+    ContactRead,
+    ContactUpdate,
+    DeviceCreate,
+    DeviceRead,
+    DeviceStatusRead,
+    DeviceUpdate,
+    HomeCreate,
+    HomeRead,
+    HomeStatusRead,
+    HomeUpdate,
+    ResidentCreate,
+    ResidentRead,
+    ResidentUpdate,
+    check_device_fields,
+)
+from eldercare.domain import Device, DeviceKind, Home, Resident, Role, User
+from eldercare.store.base import NotFound
+
+T = TypeVar("T")
+
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Not found"},
+    409: {"description": "The id is taken, or the row is still in use"},
+    422: {"description": "Invalid fields, or a home/resident that does not exist"},
+}
+
+
+async def _referenced(lookup: Awaitable[T]) -> T:
+    """A row the request body points at; missing is the body's fault (422)."""
+    try:
+        return await lookup
+    except NotFound as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["registry"])
+    Operator = Annotated[User, Depends(auth.require(Role.OPERATOR))]
+    Supervisor = Annotated[User, Depends(auth.require(Role.SUPERVISOR))]
+    store = ctx.store
+
+    async def check_resident(home_id: str, resident_id: str | None) -> None:
+        if resident_id is None:
+            return
+        resident = await _referenced(store.get_resident(resident_id))
+        if resident.home_id != home_id:
+            raise HTTPException(
+                422, f"resident {resident_id} lives in home {resident.home_id}, not {home_id}"
+            )
+
+    # --- homes --------------------------------------------------------------------
+    @router.get("/homes", response_model=list[HomeRead], summary="List homes")
+    async def list_homes(_: Operator) -> list[Home]:
+        return await store.list_homes()
+
+    @router.post(
+        "/homes",
+        response_model=HomeRead,
+        status_code=201,
+        summary="Add a home",
+        responses=WRITE_ERRORS,
+    )
+    async def create_home(body: HomeCreate, _: Supervisor) -> Home:
+        home = Home(body.id, body.name, body.address, body.timezone or ctx.settings.timezone)
+        created = await store.create_home(home)
+        ctx.on_registry_change()
+        return created
+
+    @router.get("/homes/{home_id}", response_model=HomeRead, summary="One home")
+    async def get_home(home_id: str, _: Operator) -> Home:
+        return await store.get_home(home_id)
+
+    @router.patch(
+        "/homes/{home_id}",
+        response_model=HomeRead,
+        summary="Change a home",
+        responses=WRITE_ERRORS,
+    )
+    async def update_home(home_id: str, body: HomeUpdate, _: Supervisor) -> Home:
+        home = await store.update_home(home_id, body.changes())
+        ctx.on_registry_change()
+        return home
+
+    @router.delete(
+        "/homes/{home_id}", status_code=204, summary="Remove a home", responses=WRITE_ERRORS
+    )
+    async def delete_home(home_id: str, _: Supervisor) -> Response:
+        """With its residents, devices and contacts; refused while it has unresolved alerts."""
+        await store.delete_home(home_id)
+        ctx.on_registry_change()
+        return Response(status_code=204)
+
+    @router.get("/homes/{home_id}/status", response_model=HomeStatusRead, summary="Device status")
+    async def home_status(home_id: str, _: Operator) -> HomeStatusRead:
+        """Per device: online, last seen and battery."""
+        await store.get_home(home_id)
+        devices = await store.list_devices(home_id)
+        liveness = {lv.device_id: lv for lv in await store.list_liveness(home_id)}
+        rows = []
+        for device in devices:
+            lv = liveness.get(device.id)
+            rows.append(
+                DeviceStatusRead(
+                    device_id=device.id,
+                    kind=device.kind,
+                    location=device.location,
+                    resident_id=device.resident_id,
+                    online=lv.online if lv else None,
+                    last_seen=lv.last_seen if lv else None,
+                    battery=lv.battery if lv else None,
+                )
+            )
+        return HomeStatusRead(home_id=home_id, devices=rows)
+
+    # --- residents ----------------------------------------------------------------
+    @router.get("/residents", response_model=list[ResidentRead], summary="List residents")
+    async def list_residents(_: Operator, home_id: str | None = None) -> list[Resident]:
+        return await store.list_residents(home_id)
+
+    @router.post(
+        "/residents",
+        response_model=ResidentRead,
+        status_code=201,
+        summary="Add a resident",
+        responses=WRITE_ERRORS,
+    )
+    async def create_resident(body: ResidentCreate, _: Supervisor) -> Resident:
+        await _referenced(store.get_home(body.home_id))
+        created = await store.create_resident(
+            Resident(body.id, body.home_id, body.name, dict(body.limits))
+        )
+        ctx.on_registry_change()
+        return created
+
+    @router.get("/residents/{resident_id}", response_model=ResidentRead, summary="One resident")
+    async def get_resident(resident_id: str, _: Operator) -> Resident:
+        return await store.get_resident(resident_id)
+
+    @router.patch(
+        "/residents/{resident_id}",
+        response_model=ResidentRead,
+        summary="Change a resident",
+        responses=WRITE_ERRORS,
+    )
+    async def update_resident(resident_id: str, body: ResidentUpdate, _: Supervisor) -> Resident:
+        resident = await store.update_resident(resident_id, body.changes())
+        ctx.on_registry_change()
+        return resident
+
+    @router.delete(
+        "/residents/{resident_id}",
+        status_code=204,
+        summary="Remove a resident",
+        responses=WRITE_ERRORS,
+    )
+    async def delete_resident(resident_id: str, _: Supervisor) -> Response:
+        await store.delete_resident(resident_id)
+        ctx.on_registry_change()
+        return Response(status_code=204)
+
+    # --- devices ------------------------------------------------------------------
+    @router.get("/devices", response_model=list[DeviceRead], summary="List devices")
+    async def list_devices(_: Operator, home_id: str | None = None) -> list[Device]:
+        return await store.list_devices(home_id)
+
+    @router.post(
+        "/devices",
+        response_model=DeviceRead,
+        status_code=201,
+        summary="Add a device",
+        responses=WRITE_ERRORS,
+    )
+    async def create_device(body: DeviceCreate, _: Supervisor) -> Device:
+        """A `bed_band` needs the `resident_id` of a resident of the same home."""
+        await _referenced(store.get_home(body.home_id))
+        await check_resident(body.home_id, body.resident_id)
+        device = Device(body.id, body.home_id, body.kind, body.resident_id, body.location)
+        created = await store.create_device(device)
+        ctx.on_registry_change()
+        return created
+
+    @router.get("/devices/{device_id}", response_model=DeviceRead, summary="One device")
+    async def get_device(device_id: str, _: Operator) -> Device:
+        return await store.get_device(device_id)
+
+    @router.patch(
+        "/devices/{device_id}",
+        response_model=DeviceRead,
+        summary="Change a device",
+        responses=WRITE_ERRORS,
+    )
+    async def update_device(device_id: str, body: DeviceUpdate, _: Supervisor) -> Device:
+        current = await store.get_device(device_id)
+        changes = body.changes()
+        kind = DeviceKind(changes.get("kind", current.kind))
+        resident_id = changes.get("resident_id", current.resident_id)
+        try:
+            check_device_fields(kind, resident_id)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        if "resident_id" in changes:
+            await check_resident(current.home_id, resident_id)
+        device = await store.update_device(device_id, changes)
+        ctx.on_registry_change()
+        return device
+
+    @router.delete(
+        "/devices/{device_id}",
+        status_code=204,
+        summary="Remove a device",
+        responses=WRITE_ERRORS,
+    )
+    async def delete_device(device_id: str, _: Supervisor) -> Response:
+        await store.delete_device(device_id)
+        ctx.on_registry_change()
+        return Response(status_code=204)
+
+    # --- contacts -----------------------------------------------------------------
+    @router.get("/contacts", response_model=list[ContactRead], summary="List family contacts")
+    async def list_contacts(_: Operator, home_id: str | None = None) -> list[ContactRead]:
+        """Ordered by home, then priority (1 is called first)."""
+        return [ContactRead.model_validate(c) for c in await store.list_contacts(home_id)]
+
+    @router.post(
+        "/contacts",
+        response_model=ContactRead,
+        status_code=201,
+        summary="Add a family contact",
+        responses=WRITE_ERRORS,
+    )
+    async def create_contact(body: ContactCreate, _: Supervisor) -> ContactRead:
+        await _referenced(store.get_home(body.home_id))
+        contact = await store.create_contact(
+            body.home_id, body.name, body.phone, body.language, body.priority
+        )
+        return ContactRead.model_validate(contact)
+
+    @router.get("/contacts/{contact_id}", response_model=ContactRead, summary="One contact")
+    async def get_contact(contact_id: int, _: Operator) -> ContactRead:
+        return ContactRead.model_validate(await store.get_contact(contact_id))
+
+    @router.patch(
+        "/contacts/{contact_id}",
+        response_model=ContactRead,
+        summary="Change a contact",
+        responses=WRITE_ERRORS,
+    )
+    async def update_contact(contact_id: int, body: ContactUpdate, _: Supervisor) -> ContactRead:
+        return ContactRead.model_validate(await store.update_contact(contact_id, body.changes()))
+
+    @router.delete(
+        "/contacts/{contact_id}",
+        status_code=204,
+        summary="Remove a contact",
+        responses=WRITE_ERRORS,
+    )
+    async def delete_contact(contact_id: int, _: Supervisor) -> Response:
+        await store.delete_contact(contact_id)
+        return Response(status_code=204)
+
+    return router

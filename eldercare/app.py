@@ -1,0 +1,203 @@
+"""The composition root: builds every part from Settings and runs them under one
+``asyncio.TaskGroup``; shuts down in order (stop intake, drain, flush, close).
+
+    async with Service(settings) as service:
+        await service.run()          # until service.request_stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import uvicorn
+from gateway.intake import Gateway
+
+from alerts.events import AlertBus
+from alerts.notifiers import ConsoleNotifier, Notifier
+from alerts.service import AlertService
+from dashboard_api.app import create_app
+from dashboard_api.context import AppContext
+from detectors.sos import SosDetector
+from eldercare.clock import Clock, make_clock
+from eldercare.domain import Role, User
+from eldercare.embedded_broker import EmbeddedBroker
+from eldercare.metrics import Metrics
+from eldercare.passwords import hash_password
+from eldercare.pipeline import Pipeline
+from eldercare.settings import Settings
+from eldercare.store import open_store
+from eldercare.store.base import NotFound, Store, StoreError
+from gateway.registry_cache import RegistryCache
+
+log = logging.getLogger("eldercare.service")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the service owns shutdown order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def ensure_admin(store: Store, username: str, password: str | None) -> str | None:
+    """Create the admin account if missing; return the password if one was generated."""
+    try:
+        await store.get_user(username)
+        return None
+    except NotFound:
+        pass
+    generated = None
+    if password is None:
+        password = generated = secrets.token_urlsafe(12)
+    await store.create_user(User(username, hash_password(password), Role.ADMIN))
+    log.info("created admin account %s", username, extra={"username": username})
+    return generated
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        notifiers: list[Notifier] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or make_clock(settings.clock)
+        self.metrics = Metrics()
+        self.bus = AlertBus()
+        self.notifiers: list[Notifier] = notifiers if notifiers is not None else [ConsoleNotifier()]
+        self.generated_admin_password: str | None = None
+        self._stop = asyncio.Event()
+        self._broker: EmbeddedBroker | None = None
+        self._store: Store | None = None
+        self._gateway: Gateway | None = None
+        self._server: _Server | None = None
+        self.alerts: AlertService | None = None
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None, "service not started"
+        return self._store
+
+    async def __aenter__(self) -> Service:
+        s = self.settings
+        self._store = await open_store(s.database_url)
+        try:
+            applied = await self._store.migrate()
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+            self.generated_admin_password = await ensure_admin(
+                self._store, s.admin_user, s.admin_password
+            )
+            if s.mqtt_url is None:
+                self._broker = EmbeddedBroker(s.embedded_mqtt_port)
+                await self._broker.start()
+        except BaseException:
+            await self._store.close()
+            raise
+        registry = RegistryCache(self._store)
+        await registry.load()
+        self.alerts = AlertService(
+            self._store,
+            self.clock,
+            self.bus,
+            self.notifiers,
+            self.metrics,
+            response_window_s=s.response_window,
+            default_timezone=s.timezone,
+            care_centre_phone=s.care_centre_phone,
+        )
+        pipeline = Pipeline([SosDetector()], self.alerts, self.clock, registry.lookup, self.metrics)
+        addr = s.broker()
+        self._gateway = Gateway(
+            host=addr.host,
+            port=addr.port,
+            username=addr.username,
+            password=addr.password,
+            tls=addr.tls,
+            client_id=s.mqtt_client_id,
+            protocol=addr.protocol,
+            batch_max=s.batch_max,
+            store=self._store,
+            registry=registry,
+            clock=self.clock,
+            metrics=self.metrics,
+            sink=pipeline,
+        )
+        ctx = AppContext(
+            settings=s,
+            store=self._store,
+            alerts=self.alerts,
+            bus=self.bus,
+            clock=self.clock,
+            metrics=self.metrics,
+            readiness=self.readiness,
+            on_registry_change=registry.invalidate,
+        )
+        config = uvicorn.Config(
+            create_app(ctx),
+            host=s.api_host,
+            port=s.api_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=3,
+        )
+        self._server = _Server(config)
+        return self
+
+    async def readiness(self) -> dict[str, bool]:
+        store_ok = True
+        try:
+            await asyncio.wait_for(self.store.ping(), timeout=2.0)
+        except (StoreError, TimeoutError, OSError):
+            store_ok = False
+        return {"broker": self._gateway is not None and self._gateway.connected, "store": store_ok}
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self) -> None:
+        """Run the gateway and the API until request_stop(), then shut down in order."""
+        assert self._gateway is not None and self._server is not None
+        gateway, server = self._gateway, self._server
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(gateway.run(), name="gateway")
+            tg.create_task(server.serve(), name="api")
+            log.info(
+                "service running: API on http://%s:%s",
+                self.settings.api_host,
+                self.settings.api_port,
+                extra={"database": _redact(self.settings.database_url)},
+            )
+            await self._stop.wait()
+            log.info("shutting down: stopping intake")
+            await gateway.stop()  # stop intake, drain, commit, ack
+            assert self.alerts is not None
+            await self.alerts.drain()  # flush notifications under way
+            server.should_exit = True
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._store is not None:
+            await self._store.close()
+        if self._broker is not None:
+            await self._broker.stop()
+        log.info("service stopped")
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url

@@ -1,0 +1,192 @@
+"""The ``eldercare`` command (CONTRACT.md §3b).
+
+Settings come from ``ELDERCARE_*`` environment variables or ``--config FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+from eldercare.settings import Settings, SettingsError
+
+log = logging.getLogger("eldercare.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from simulators import cli as sim_cli
+
+    parser = argparse.ArgumentParser(
+        prog="eldercare",
+        description="Eldercare safety monitoring: devices over MQTT, detectors, escalating "
+        "alerts, care-centre API.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file (env wins)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "demo", help="run everything here: embedded broker, SQLite, simulated homes, API"
+    )
+    p.add_argument("--homes", type=int, default=3, help="demo homes to provision (default 3)")
+    p.add_argument(
+        "--sos-every", type=float, default=180.0, help="seconds between SOS presses (default 180)"
+    )
+
+    sub.add_parser("serve", help="run the service: gateway, detectors, alerts, API")
+
+    p = sub.add_parser("db", help="database maintenance")
+    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    dbsub.add_parser("migrate", help="apply pending schema migrations")
+
+    p = sub.add_parser("users", help="care-centre accounts")
+    usub = p.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
+    p = usub.add_parser("add", help="add an account (asks for the password)")
+    p.add_argument("username")
+    p.add_argument("--role", choices=["operator", "supervisor", "admin"], default="operator")
+    p.add_argument("--phone", default=None, help="E.164, e.g. +8613800000000")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+
+    sim_cli.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load(config_file=args.config)
+    except SettingsError as exc:
+        print(f"eldercare: {exc}", file=sys.stderr)
+        return 2
+    from eldercare.logs import setup_logging
+
+    setup_logging(settings.log_format, settings.log_level)
+    try:
+        if args.command == "demo":
+            return _run_service(settings, demo=(args.homes, args.sos_every))
+        if args.command == "serve":
+            return _run_service(settings, demo=None)
+        if args.command == "db":
+            return asyncio.run(_migrate(settings))
+        if args.command == "users":
+            return asyncio.run(_users_add(settings, args))
+        if args.command == "sim":
+            from simulators import cli as sim_cli
+
+            return sim_cli.main_sync(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(args.command)
+
+
+def _run_service(settings: Settings, demo: tuple[int, float] | None) -> int:
+    from eldercare.app import Service
+    from eldercare.embedded_broker import BrokerPortTaken
+    from eldercare.store.base import StoreError
+
+    async def go() -> None:
+        holder: dict[str, Service] = {}
+        loop = asyncio.get_running_loop()
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            if signals > 1:
+                log.warning("second signal: forcing exit")
+                os._exit(130)
+            log.info("signal received: shutting down (again to force)")
+            if "service" in holder:
+                holder["service"].request_stop()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+
+        def started(service: Service) -> None:
+            holder["service"] = service
+            if signals:
+                service.request_stop()
+
+        if demo is not None:
+            from eldercare.demo import run_demo
+
+            await run_demo(settings, homes=demo[0], sos_every=demo[1], on_start=started)
+        else:
+            service = Service(settings)
+            async with service:
+                started(service)
+                if service.generated_admin_password:
+                    print(
+                        f"created admin account {settings.admin_user} with password "
+                        f"{service.generated_admin_password}",
+                        flush=True,
+                    )
+                await service.run()
+
+    try:
+        asyncio.run(go())
+    except (StoreError, BrokerPortTaken, SettingsError, OSError) as exc:
+        print(f"eldercare: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    from eldercare.store import open_store
+
+    store = await open_store(settings.database_url)
+    try:
+        applied = await store.migrate()
+    finally:
+        await store.close()
+    print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date")
+    return 0
+
+
+async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
+    from eldercare.domain import E164_PATTERN, ID_PATTERN, Role, User
+    from eldercare.passwords import hash_password
+    from eldercare.store import open_store
+    from eldercare.store.base import Conflict
+
+    if not ID_PATTERN.match(args.username):
+        print("eldercare: a username is 1-64 letters, digits, _ or -", file=sys.stderr)
+        return 2
+    if args.phone is not None and not E164_PATTERN.match(args.phone):
+        print(
+            f"eldercare: --phone must be E.164 (+8613800000000), not {args.phone}", file=sys.stderr
+        )
+        return 2
+    password = _read_password(args.password_stdin)
+    if len(password) < 8:
+        print("eldercare: the password needs at least 8 characters", file=sys.stderr)
+        return 2
+    store = await open_store(settings.database_url)
+    try:
+        await store.migrate()
+        await store.create_user(
+            User(args.username, hash_password(password), Role(args.role), args.phone)
+        )
+    except Conflict:
+        print(f"eldercare: user {args.username} exists already", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    print(f"added {args.role} {args.username}")
+    return 0
+
+
+def _read_password(from_stdin: bool, prompt: Callable[[str], str] = getpass.getpass) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = prompt("password: ")
+    if prompt("again: ") != first:
+        raise SystemExit("eldercare: the passwords differ")
+    return first

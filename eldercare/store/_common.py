@@ -1,0 +1,106 @@
+"""Helpers both backends share: migrations, change validation, dedupe, details."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from importlib import resources
+from typing import Any
+
+from eldercare.domain import Finding, Reading, Severity
+from eldercare.store.base import StatusUpdate, StoreError
+
+ASSIGNED_TS_WINDOW = timedelta(days=1)
+"""A reading with ``ts_assigned`` and a seq duplicates the same seq within this."""
+
+NO_SEQ = -1
+"""Stored seq of a reading without one, so (device, seq, ts) is always the identity."""
+
+UPDATABLE: dict[str, frozenset[str]] = {
+    "homes": frozenset({"name", "address", "timezone"}),
+    "residents": frozenset({"home_id", "name", "limits"}),
+    "devices": frozenset({"home_id", "kind", "resident_id", "location"}),
+    "contacts": frozenset({"home_id", "name", "phone", "language", "priority"}),
+    "users": frozenset({"password_hash", "role", "phone"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(backend: str) -> list[Migration]:
+    """The ``NNNN_name.sql`` files of ``migrations/<backend>``, in version order."""
+    folder = resources.files("eldercare.store").joinpath("migrations", backend)
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        stem = entry.name[: -len(".sql")]
+        number, _, _ = stem.partition("_")
+        found.append(Migration(int(number), stem, entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    return found
+
+
+def clean_changes(table: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the keys of an update; enums become their values."""
+    unknown = set(changes) - UPDATABLE[table]
+    if unknown:
+        raise StoreError(
+            f"cannot change {', '.join(sorted(unknown))} of {table}; "
+            f"changeable: {', '.join(sorted(UPDATABLE[table]))}"
+        )
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in changes.items()}
+
+
+def require_aware(ts: datetime) -> datetime:
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"naive datetime {ts.isoformat()} given to the store; use UTC")
+    return ts
+
+
+def unique_in_batch(readings: Iterable[Reading]) -> list[Reading]:
+    """Drop readings that repeat an earlier one of the same batch."""
+    seen: set[tuple[str, int, datetime]] = set()
+    seqs: set[tuple[str, int]] = set()
+    out: list[Reading] = []
+    for r in readings:
+        seq = NO_SEQ if r.seq is None else r.seq
+        key = (r.device_id, seq, r.ts)
+        if key in seen or (r.ts_assigned and r.seq is not None and (r.device_id, seq) in seqs):
+            continue
+        seen.add(key)
+        if r.seq is not None:
+            seqs.add((r.device_id, seq))
+        out.append(r)
+    return out
+
+
+def worse(a: Severity | str, b: Severity | str) -> Severity:
+    sa, sb = Severity(a), Severity(b)
+    return sa if sa.rank <= sb.rank else sb
+
+
+def raised_details(finding: Finding) -> dict[str, Any]:
+    return {"severity": finding.severity.value, "message": finding.message, **finding.details}
+
+
+def repeated_details(finding: Finding, count: int, severity: Severity) -> dict[str, Any]:
+    return {"count": count, "severity": severity.value, **finding.details}
+
+
+def status_details(update: StatusUpdate) -> dict[str, Any]:
+    details: dict[str, Any] = {"from": update.expected.value}
+    if update.responder is not None:
+        details["responder"] = update.responder
+    if update.outcome is not None:
+        details["outcome"] = update.outcome.value
+    if update.note is not None:
+        details["note"] = update.note
+    return details

@@ -1,0 +1,475 @@
+"""TimescaleDB backend: registry and alerts on top of ``_postgres_base``.
+
+Alerts are atomic under concurrency: the open alert is locked with
+``SELECT … FOR UPDATE``, a partial unique index allows one unresolved alert per
+(home, subject, kind), and a losing concurrent insert retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from psycopg import errors as pgerrors
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from eldercare.domain import (
+    Alert,
+    AlertChange,
+    AlertStatus,
+    Contact,
+    Device,
+    DeviceKind,
+    Finding,
+    Home,
+    Resident,
+    Severity,
+    TimelineEntry,
+    User,
+)
+from eldercare.store._common import (
+    clean_changes,
+    raised_details,
+    repeated_details,
+    require_aware,
+    status_details,
+    worse,
+)
+from eldercare.store._postgres_base import (
+    ALERT_COLS,
+    FINDING_RETRIES,
+    Conn,
+    PostgresBase,
+    Row,
+    _alert,
+    _check_device_refs,
+    _check_home,
+    _contact,
+    _device,
+    _Duplicate,
+    _exists,
+    _home,
+    _one,
+    _resident,
+    _Retry,
+    _row,
+    _rows,
+    _timeline,
+    _update,
+    _user,
+)
+from eldercare.store.base import (
+    AlertFilter,
+    Conflict,
+    NotFound,
+    StatusUpdate,
+    StoreError,
+)
+
+
+class PostgresStore(PostgresBase):
+    """The production store; create it with ``await PostgresStore.open(url)``."""
+
+    # --- homes ----------------------------------------------------------------------
+
+    async def create_home(self, home: Home) -> Home:
+        async with self._tx() as conn:
+            if await _exists(conn, "homes", "id", home.id):
+                raise Conflict(f"home {home.id!r} already exists")
+            await conn.execute(
+                "INSERT INTO homes (id, name, address, timezone) VALUES (%s, %s, %s, %s)",
+                (home.id, home.name, home.address, home.timezone),
+            )
+        return home
+
+    async def get_home(self, home_id: str) -> Home:
+        async with self._tx() as conn:
+            return await self._get_home(conn, home_id)
+
+    async def _get_home(self, conn: Conn, home_id: str) -> Home:
+        sql_ = "SELECT * FROM homes WHERE id = %s"
+        return _home(await _one(conn, sql_, (home_id,), f"no home {home_id!r}"))
+
+    async def list_homes(self) -> list[Home]:
+        async with self._tx() as conn:
+            return [_home(r) for r in await _rows(conn, "SELECT * FROM homes ORDER BY id")]
+
+    async def update_home(self, home_id: str, changes: dict[str, Any]) -> Home:
+        cleaned = clean_changes("homes", changes)
+        async with self._tx() as conn:
+            await self._get_home(conn, home_id)
+            await _update(conn, "homes", "id", home_id, cleaned)
+            return await self._get_home(conn, home_id)
+
+    async def delete_home(self, home_id: str) -> None:
+        async with self._tx() as conn:
+            await _one(conn, "SELECT 1 FROM homes WHERE id = %s FOR UPDATE", (home_id,),
+                       f"no home {home_id!r}")  # fmt: skip
+            row = await _row(
+                conn,
+                "SELECT count(*) AS n FROM alerts WHERE home_id = %s AND status <> 'resolved'",
+                (home_id,),
+            )
+            if row and row["n"]:
+                raise Conflict(
+                    f"home {home_id!r} has {row['n']} alert(s) not resolved;"
+                    " resolve them before deleting the home"
+                )
+            for table in ("devices", "contacts", "residents"):
+                query = sql.SQL("DELETE FROM {} WHERE home_id = %s").format(sql.Identifier(table))
+                await conn.execute(query, (home_id,))
+            await conn.execute("DELETE FROM homes WHERE id = %s", (home_id,))
+
+    # --- residents ------------------------------------------------------------------
+
+    async def create_resident(self, resident: Resident) -> Resident:
+        async with self._tx() as conn:
+            if await _exists(conn, "residents", "id", resident.id):
+                raise Conflict(f"resident {resident.id!r} already exists")
+            await _check_home(conn, resident.home_id, f"resident {resident.id!r}")
+            await conn.execute(
+                "INSERT INTO residents (id, home_id, name, limits) VALUES (%s, %s, %s, %s)",
+                (resident.id, resident.home_id, resident.name, Jsonb(resident.limits)),
+            )
+        return resident
+
+    async def get_resident(self, resident_id: str) -> Resident:
+        async with self._tx() as conn:
+            return await self._get_resident(conn, resident_id)
+
+    async def _get_resident(self, conn: Conn, resident_id: str) -> Resident:
+        query = "SELECT * FROM residents WHERE id = %s"
+        return _resident(await _one(conn, query, (resident_id,), f"no resident {resident_id!r}"))
+
+    async def _list(self, table: str, home_id: str | None, order: str) -> list[Row]:
+        where = sql.SQL("") if home_id is None else sql.SQL(" WHERE home_id = %s")
+        query = sql.SQL("SELECT * FROM {}{} ORDER BY {}").format(
+            sql.Identifier(table), where, sql.SQL(order)
+        )
+        async with self._tx() as conn:
+            return await _rows(conn, query, () if home_id is None else (home_id,))
+
+    async def list_residents(self, home_id: str | None = None) -> list[Resident]:
+        return [_resident(r) for r in await self._list("residents", home_id, "id")]
+
+    async def update_resident(self, resident_id: str, changes: dict[str, Any]) -> Resident:
+        cleaned = clean_changes("residents", changes)
+        if "limits" in cleaned:
+            cleaned["limits"] = Jsonb(cleaned["limits"])
+        async with self._tx() as conn:
+            await self._get_resident(conn, resident_id)
+            if "home_id" in cleaned:
+                await _check_home(conn, cleaned["home_id"], f"resident {resident_id!r}")
+            await _update(conn, "residents", "id", resident_id, cleaned)
+            return await self._get_resident(conn, resident_id)
+
+    async def delete_resident(self, resident_id: str) -> None:
+        async with self._tx() as conn:
+            await self._get_resident(conn, resident_id)
+            rows = await _rows(
+                conn, "SELECT id FROM devices WHERE resident_id = %s ORDER BY id", (resident_id,)
+            )
+            if rows:
+                names = ", ".join(r["id"] for r in rows)
+                raise Conflict(f"resident {resident_id!r} is still named by device(s) {names}")
+            await conn.execute("DELETE FROM residents WHERE id = %s", (resident_id,))
+
+    # --- devices --------------------------------------------------------------------
+
+    async def create_device(self, device: Device) -> Device:
+        async with self._tx() as conn:
+            if await _exists(conn, "devices", "id", device.id):
+                raise Conflict(f"device {device.id!r} already exists")
+            await _check_device_refs(conn, device)
+            await conn.execute(
+                "INSERT INTO devices (id, home_id, kind, resident_id, location)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (device.id, device.home_id, device.kind.value, device.resident_id, device.location),
+            )
+        return device
+
+    async def get_device(self, device_id: str) -> Device:
+        async with self._tx() as conn:
+            return await self._get_device(conn, device_id)
+
+    async def _get_device(self, conn: Conn, device_id: str) -> Device:
+        query = "SELECT * FROM devices WHERE id = %s"
+        return _device(await _one(conn, query, (device_id,), f"no device {device_id!r}"))
+
+    async def list_devices(self, home_id: str | None = None) -> list[Device]:
+        return [_device(r) for r in await self._list("devices", home_id, "id")]
+
+    async def update_device(self, device_id: str, changes: dict[str, Any]) -> Device:
+        cleaned = clean_changes("devices", changes)
+        async with self._tx() as conn:
+            current = await self._get_device(conn, device_id)
+            merged = replace(current, **cleaned)
+            await _check_device_refs(conn, replace(merged, kind=DeviceKind(merged.kind)))
+            await _update(conn, "devices", "id", device_id, cleaned)
+            return await self._get_device(conn, device_id)
+
+    async def _delete(self, table: str, key_col: str, key: Any, missing: str) -> None:
+        query = sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+            sql.Identifier(table), sql.Identifier(key_col)
+        )
+        async with self._tx() as conn:
+            cur = await conn.execute(query, (key,))
+            if cur.rowcount == 0:
+                raise NotFound(missing)
+
+    async def delete_device(self, device_id: str) -> None:
+        await self._delete("devices", "id", device_id, f"no device {device_id!r}")
+
+    # --- contacts -------------------------------------------------------------------
+
+    async def create_contact(
+        self, home_id: str, name: str, phone: str, language: str, priority: int
+    ) -> Contact:
+        async with self._tx() as conn:
+            await _check_home(conn, home_id, "the contact")
+            row = await _row(
+                conn,
+                "INSERT INTO contacts (home_id, name, phone, language, priority)"
+                " VALUES (%s, %s, %s, %s, %s) RETURNING *",
+                (home_id, name, phone, language, priority),
+            )
+            assert row is not None
+            return _contact(row)
+
+    async def get_contact(self, contact_id: int) -> Contact:
+        async with self._tx() as conn:
+            return await self._get_contact(conn, contact_id)
+
+    async def _get_contact(self, conn: Conn, contact_id: int) -> Contact:
+        query = "SELECT * FROM contacts WHERE id = %s"
+        return _contact(await _one(conn, query, (contact_id,), f"no contact {contact_id}"))
+
+    async def list_contacts(self, home_id: str | None = None) -> list[Contact]:
+        return [_contact(r) for r in await self._list("contacts", home_id, "home_id, priority, id")]
+
+    async def update_contact(self, contact_id: int, changes: dict[str, Any]) -> Contact:
+        cleaned = clean_changes("contacts", changes)
+        async with self._tx() as conn:
+            await self._get_contact(conn, contact_id)
+            if "home_id" in cleaned:
+                await _check_home(conn, cleaned["home_id"], f"contact {contact_id}")
+            await _update(conn, "contacts", "id", contact_id, cleaned)
+            return await self._get_contact(conn, contact_id)
+
+    async def delete_contact(self, contact_id: int) -> None:
+        await self._delete("contacts", "id", contact_id, f"no contact {contact_id}")
+
+    # --- users ----------------------------------------------------------------------
+
+    async def create_user(self, user: User) -> User:
+        async with self._tx() as conn:
+            if await _exists(conn, "users", "username", user.username):
+                raise Conflict(f"user {user.username!r} already exists")
+            await conn.execute(
+                "INSERT INTO users (username, password_hash, role, phone) VALUES (%s, %s, %s, %s)",
+                (user.username, user.password_hash, user.role.value, user.phone),
+            )
+        return user
+
+    async def get_user(self, username: str) -> User:
+        async with self._tx() as conn:
+            return await self._get_user(conn, username)
+
+    async def _get_user(self, conn: Conn, username: str) -> User:
+        query = "SELECT * FROM users WHERE username = %s"
+        return _user(await _one(conn, query, (username,), f"no user {username!r}"))
+
+    async def list_users(self) -> list[User]:
+        async with self._tx() as conn:
+            return [_user(r) for r in await _rows(conn, "SELECT * FROM users ORDER BY username")]
+
+    async def update_user(self, username: str, changes: dict[str, Any]) -> User:
+        cleaned = clean_changes("users", changes)
+        async with self._tx() as conn:
+            await self._get_user(conn, username)
+            await _update(conn, "users", "username", username, cleaned)
+            return await self._get_user(conn, username)
+
+    async def delete_user(self, username: str) -> None:
+        await self._delete("users", "username", username, f"no user {username!r}")
+
+    # --- alerts ---------------------------------------------------------------------
+
+    async def record_finding(
+        self, finding: Finding, response_window_s: float
+    ) -> AlertChange | None:
+        for _ in range(FINDING_RETRIES):
+            try:
+                async with self._tx() as conn:
+                    return await self._record_finding(conn, finding, response_window_s)
+            except _Retry:
+                continue
+            except _Duplicate:
+                return None
+        raise StoreError(
+            f"could not record the {finding.kind.value} finding for {finding.subject!r}"
+            f" after {FINDING_RETRIES} attempts under contention"
+        )
+
+    async def _record_finding(
+        self, conn: Conn, f: Finding, response_window_s: float
+    ) -> AlertChange | None:
+        source_key = f.source_key or None
+        if source_key is not None and await _row(
+            conn, "SELECT 1 FROM alert_timeline WHERE source_key = %s", (source_key,)
+        ):
+            return None
+        row = await _row(
+            conn,
+            f"SELECT {ALERT_COLS} FROM alerts WHERE home_id = %s AND subject = %s"
+            " AND kind = %s AND status <> 'resolved' FOR UPDATE",
+            (f.home_id, f.subject, f.kind.value),
+        )
+        if row is not None:
+            alert = _alert(row)
+            severity = worse(alert.severity, f.severity)
+            count = alert.count + 1
+            await conn.execute(
+                "UPDATE alerts SET severity = %s, count = %s, last_seen_at = %s,"
+                " updated_at = %s, device_id = COALESCE(device_id, %s),"
+                " resident_id = COALESCE(resident_id, %s) WHERE id = %s",
+                (
+                    severity.value,
+                    count,
+                    max(alert.last_seen_at, f.at),
+                    f.at,
+                    f.device_id,
+                    f.resident_id,
+                    alert.id,
+                ),
+            )
+            alert_id, event = alert.id, "repeated"
+            details = repeated_details(f, count, severity)
+        else:
+            try:
+                async with conn.transaction():
+                    inserted = await _row(
+                        conn,
+                        "INSERT INTO alerts (home_id, subject, kind, severity, status, raised_at,"
+                        " last_seen_at, response_deadline, count, message, device_id,"
+                        " resident_id, updated_at) VALUES"
+                        " (%s, %s, %s, %s, 'open', %s, %s, %s, 1, %s, %s, %s, %s) RETURNING id",
+                        (
+                            f.home_id,
+                            f.subject,
+                            f.kind.value,
+                            f.severity.value,
+                            f.at,
+                            f.at,
+                            f.at + timedelta(seconds=response_window_s),
+                            f.message,
+                            f.device_id,
+                            f.resident_id,
+                            f.at,
+                        ),
+                    )
+            except pgerrors.UniqueViolation as exc:
+                raise _Retry from exc
+            assert inserted is not None
+            alert_id, event, details = inserted["id"], "raised", raised_details(f)
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO alert_timeline (alert_id, at, event, actor, details, source_key)"
+                    " VALUES (%s, %s, %s, NULL, %s, %s)",
+                    (alert_id, f.at, event, Jsonb(details), source_key),
+                )
+        except pgerrors.UniqueViolation as exc:
+            raise _Duplicate from exc
+        return AlertChange(await self._get_alert(conn, alert_id), created=event == "raised")
+
+    async def get_alert(self, alert_id: int) -> Alert:
+        async with self._tx() as conn:
+            return await self._get_alert(conn, alert_id)
+
+    async def _get_alert(self, conn: Conn, alert_id: int) -> Alert:
+        query = f"SELECT {ALERT_COLS} FROM alerts WHERE id = %s"
+        return _alert(await _one(conn, query, (alert_id,), f"no alert {alert_id}"))
+
+    async def list_alerts(self, flt: AlertFilter) -> list[Alert]:
+        where: list[str] = []
+        params: list[Any] = []
+        if flt.status:
+            where.append("status = ANY(%s)")
+            params.append([AlertStatus(s).value for s in flt.status])
+        if flt.severity:
+            where.append("severity = ANY(%s)")
+            params.append([Severity(s).value for s in flt.severity])
+        if flt.home_id is not None:
+            where.append("home_id = %s")
+            params.append(flt.home_id)
+        if flt.since is not None:
+            where.append("raised_at >= %s")
+            params.append(require_aware(flt.since))
+        if flt.before_id is not None:
+            where.append("id < %s")
+            params.append(flt.before_id)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        params.append(max(flt.limit, 0))
+        async with self._tx() as conn:
+            rows = await _rows(
+                conn, f"SELECT {ALERT_COLS} FROM alerts{clause} ORDER BY id DESC LIMIT %s", params
+            )
+        return [_alert(r) for r in rows]
+
+    async def set_alert_status(self, update: StatusUpdate) -> Alert | None:
+        u = update
+        async with self._tx() as conn:
+            row = await _row(
+                conn,
+                "UPDATE alerts SET status = %s, responder = COALESCE(%s, responder),"
+                " outcome = COALESCE(%s, outcome), updated_at = %s"
+                f" WHERE id = %s AND status = %s RETURNING {ALERT_COLS}",
+                (
+                    u.new.value,
+                    u.responder,
+                    None if u.outcome is None else u.outcome.value,
+                    require_aware(u.at),
+                    u.alert_id,
+                    u.expected.value,
+                ),
+            )
+            if row is None:
+                await self._get_alert(conn, u.alert_id)
+                return None
+            await conn.execute(
+                "INSERT INTO alert_timeline (alert_id, at, event, actor, details)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (u.alert_id, u.at, u.new.value, u.actor, Jsonb(status_details(u))),
+            )
+            return _alert(row)
+
+    async def add_timeline(self, entry: TimelineEntry) -> TimelineEntry:
+        async with self._tx() as conn:
+            await self._get_alert(conn, entry.alert_id)
+            row = await _row(
+                conn,
+                "INSERT INTO alert_timeline (alert_id, at, event, actor, details)"
+                " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                (
+                    entry.alert_id,
+                    require_aware(entry.at),
+                    entry.event,
+                    entry.actor,
+                    Jsonb(entry.details),
+                ),
+            )
+            assert row is not None
+            return replace(entry, id=row["id"])
+
+    async def get_timeline(self, alert_id: int) -> list[TimelineEntry]:
+        async with self._tx() as conn:
+            await self._get_alert(conn, alert_id)
+            rows = await _rows(
+                conn,
+                "SELECT * FROM alert_timeline WHERE alert_id = %s ORDER BY at, id",
+                (alert_id,),
+            )
+        return [_timeline(r) for r in rows]

@@ -1,0 +1,605 @@
+"""The MQTT intake: paho-mqtt 2.x, QoS 1, persistent session, ack after commit.
+
+Threads and hand-over::
+
+    paho thread (loop_start)                 asyncio loop thread
+    ────────────────────────                 ───────────────────
+    on_message ─► inbox.append(msg) ───────► _batch_loop: take ≤ batch_max
+                  wake the loop once            decode (pure) + registry lookup
+                  (call_soon_threadsafe)        insert_readings → insert_dead_letters
+                                                → update_liveness     (retry forever)
+                                                → sink(readings, status_changes)
+                  ◄──────────────────────────── client.ack(mid, qos) for the batch
+
+Nothing is acknowledged before it is committed. If the store fails, the same
+batch is retried with jittered backoff and nothing is acked, so the broker keeps
+the messages. Acks carry the connection generation they were received on: after
+a reconnect the broker redelivers unacked messages (possibly under the same
+packet ids), so acks of an older connection are dropped, never sent on the new
+one; the redelivered copies are de-duplicated by the store.
+
+Errors::
+
+    ValueError   a bad GatewayConfig (unknown protocol, bad URL)
+    (store and sink exceptions never escape: they are logged, counted, retried)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import random
+import ssl
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from eldercare.clock import Clock
+from eldercare.domain import DeadLetter, Reading, StatusChange
+from eldercare.metrics import Metrics
+from eldercare.store.base import LivenessUpdate, Store
+from gateway.decode import Reason, Rejected, decode_event, decode_status, parse_topic
+from gateway.registry_cache import RegistryCache
+
+log = logging.getLogger("eldercare.gateway.intake")
+
+EVENT_TOPIC = "eldercare/v1/+/+/event"
+STATUS_TOPIC = "eldercare/v1/+/+/status"
+
+Sink = Callable[[Sequence[Reading], Sequence[StatusChange]], Awaitable[None]]
+"""Receives every batch after it is committed (see Gateway)."""
+
+M_RECEIVED = "eldercare_messages_received_total"
+M_STORED = "eldercare_readings_stored_total"
+M_DEAD = "eldercare_dead_letters_total"
+M_BATCHES = "eldercare_batches_total"
+M_STATUS = "eldercare_status_changes_total"
+M_STORE_ERRORS = "eldercare_gateway_store_errors_total"
+M_SINK_ERRORS = "eldercare_gateway_sink_errors_total"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """How to reach the broker and how to batch. Built from Settings by the composition root."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    client_id: str = "eldercare-gateway"
+    """Fixed, so the broker keeps the persistent session across restarts."""
+    protocol: str = "5"
+    """``5`` or ``3.1.1``."""
+    batch_max: int = 1000
+    keepalive: int = 30
+    session_expiry: int = 7 * 24 * 3600
+    """Seconds the broker keeps the session (MQTT 5) while the gateway is away."""
+    reconnect_min: int = 1
+    reconnect_max: int = 30
+    sink_attempts: int = 3
+    """Tries of the sink per batch before the failure is logged, counted and skipped."""
+    retry_max_delay: float = 30.0
+    """Cap of the jittered backoff between store retries of one batch."""
+    tls_context: ssl.SSLContext | None = field(default=None, compare=False)
+    """Used when ``tls``; None = the system's default CA store."""
+
+    def __post_init__(self) -> None:
+        if self.protocol not in ("5", "3.1.1"):
+            raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {self.protocol!r}")
+        if self.batch_max < 1:
+            raise ValueError(f"batch_max must be at least 1, got {self.batch_max}")
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> GatewayConfig:
+        """``mqtt://user:pass@host:port`` or ``mqtts://…`` (CONTRACT §5) plus other fields."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"MQTT URL must be mqtt://host[:port] or mqtts://…, got {url!r}")
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+            **kwargs,
+        )
+
+
+class _Incoming(NamedTuple):
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retain: bool
+    received: float
+    """time.time() when paho handed the message over."""
+    generation: int
+    """The connection it came on; acks are only sent on that connection."""
+
+
+@dataclass(slots=True)
+class _Decoded:
+    readings: list[Reading] = field(default_factory=list)
+    statuses: list[StatusChange] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    liveness: list[LivenessUpdate] = field(default_factory=list)
+
+
+class Gateway:
+    """Subscribes, decodes, commits in batches, hands batches to ``sink``, then acks.
+
+    ``sink(readings, status_changes)`` is awaited once per committed batch, in
+    receive order, with every valid reading of the batch (duplicates that the
+    store ignored included: delivery is at-least-once) and every status change.
+    If it raises, it is tried ``sink_attempts`` times, then the failure is logged
+    and counted (``eldercare_gateway_sink_errors_total``) and the batch is acked
+    anyway: the readings are stored, and one broken consumer must not stall intake.
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        store: Store,
+        registry: RegistryCache,
+        clock: Clock,
+        metrics: Metrics,
+        sink: Sink,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._registry = registry
+        self._clock = clock
+        self._metrics = metrics
+        self._sink = sink
+        self._inbox: collections.deque[_Incoming] = collections.deque()
+        self._wake = asyncio.Event()
+        self._wake_pending = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: mqtt.Client | None = None
+        self._ack_lock = threading.Lock()
+        self._generation = 0
+        self._connected = False
+        self._ever_connected = False
+        self._stopping = False
+        self._disconnected = threading.Event()
+        self._done = asyncio.Event()
+        self._running = False
+        metrics.describe(M_RECEIVED, "counter", "MQTT messages taken in by the gateway")
+        metrics.describe(M_STORED, "counter", "Readings newly stored (duplicates not counted)")
+        metrics.describe(M_DEAD, "counter", "Messages refused into the dead-letter store")
+        metrics.describe(M_BATCHES, "counter", "Batches committed by the gateway")
+        metrics.describe(M_STATUS, "counter", "Device status messages (online/offline)")
+        metrics.describe(M_STORE_ERRORS, "counter", "Failed gateway batch commits (retried)")
+        metrics.describe(M_SINK_ERRORS, "counter", "Batches the sink failed on after retries")
+
+    # --- public -----------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while connected and subscribed (for /readyz)."""
+        return self._connected
+
+    async def run(self) -> None:
+        """Connect and take in messages until ``stop()`` has drained, or until cancelled.
+
+        Cancelled, it disconnects at once without draining; whatever was not
+        acked is redelivered by the broker on the next start.
+        """
+        if self._running:
+            raise RuntimeError("Gateway.run() is already running")
+        self._running = True
+        self._loop = asyncio.get_running_loop()
+        client = self._make_client()
+        self._client = client
+        cfg = self._config
+        log.info(
+            "gateway connecting",
+            extra={
+                "host": cfg.host,
+                "port": cfg.port,
+                "client_id": cfg.client_id,
+                "protocol": cfg.protocol,
+            },
+        )
+        if cfg.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = cfg.session_expiry
+            props.ReceiveMaximum = min(65535, max(1000, cfg.batch_max * 4))
+            client.connect_async(
+                cfg.host, cfg.port, cfg.keepalive, clean_start=False, properties=props
+            )
+        else:
+            client.connect_async(cfg.host, cfg.port, cfg.keepalive)
+        client.loop_start()
+        try:
+            await self._batch_loop()
+        finally:
+            await self._shutdown_client(client)
+            self._done.set()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop intake, commit and ack what was received, then disconnect.
+
+        Messages arriving after this call are not taken (the broker keeps them
+        for the next session). Returns when ``run()`` has finished; if draining
+        takes longer than ``timeout`` (e.g. the store is down), returns anyway
+        and ``run()`` keeps retrying until it is cancelled.
+        """
+        self._stopping = True
+        self._wake.set()
+        if not self._running:
+            return
+        try:
+            await asyncio.wait_for(self._done.wait(), timeout)
+        except TimeoutError:
+            log.error(
+                "gateway did not drain in time",
+                extra={"timeout": timeout, "pending": len(self._inbox)},
+            )
+
+    # --- paho thread --------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self._config
+        if cfg.protocol == "5":
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=cfg.client_id,
+                protocol=MQTTProtocolVersion.MQTTv5,
+                manual_ack=True,
+            )
+        else:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=cfg.client_id,
+                protocol=MQTTProtocolVersion.MQTTv311,
+                clean_session=False,
+                manual_ack=True,
+            )
+        if cfg.username is not None:
+            client.username_pw_set(cfg.username, cfg.password)
+        if cfg.tls:
+            client.tls_set_context(cfg.tls_context or ssl.create_default_context())
+        client.reconnect_delay_set(cfg.reconnect_min, cfg.reconnect_max)
+        client.on_pre_connect = self._on_pre_connect
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho's reconnect backoff has no jitter: add up to a second so a fleet of
+        # gateways (or a restarted broker's clients) do not reconnect in lockstep.
+        if self._ever_connected and not self._stopping:
+            time.sleep(random.uniform(0.0, 1.0))
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            log.error(
+                "broker refused the connection",
+                extra={
+                    "reason": str(reason_code),
+                    "host": self._config.host,
+                    "port": self._config.port,
+                },
+            )
+            return
+        self._ever_connected = True
+        self._disconnected.clear()
+        log.info(
+            "gateway connected",
+            extra={
+                "host": self._config.host,
+                "port": self._config.port,
+                "session_present": flags.session_present,
+            },
+        )
+        # Subscribe on every connect: cheap, and correct even if the broker lost
+        # the session. MQTT 5: retained statuses only when the subscription is new
+        # (first start or lost session), not replayed on every reconnect.
+        if self._config.protocol == "5":
+            opts = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+            client.subscribe([(EVENT_TOPIC, opts), (STATUS_TOPIC, opts)])
+        else:
+            client.subscribe([(EVENT_TOPIC, 1), (STATUS_TOPIC, 1)])
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        log.warning(
+            "gateway could not connect; retrying",
+            extra={"host": self._config.host, "port": self._config.port},
+        )
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        failed = [str(rc) for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("broker refused the subscription", extra={"reasons": failed})
+        else:
+            self._connected = True
+            log.info("gateway subscribed", extra={"topics": [EVENT_TOPIC, STATUS_TOPIC]})
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._ack_lock:
+            self._generation += 1
+        was_connected, self._connected = self._connected, False
+        self._disconnected.set()
+        if self._stopping:
+            log.info("gateway disconnected", extra={"reason": str(reason_code)})
+        elif was_connected:
+            log.warning(
+                "gateway lost the broker connection; reconnecting",
+                extra={
+                    "reason": str(reason_code),
+                    "by_server": flags.is_disconnect_packet_from_server,
+                },
+            )
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self._stopping:
+            return  # not acked: the broker keeps it for the next session
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            topic = "<topic is not UTF-8>"
+        self._inbox.append(
+            _Incoming(
+                topic,
+                bytes(message.payload),
+                message.mid,
+                message.qos,
+                message.retain,
+                time.time(),
+                self._generation,
+            )
+        )
+        if not self._wake_pending:
+            self._wake_pending = True
+            loop = self._loop
+            if loop is not None:
+                # RuntimeError: the loop is closed, we are shutting down.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._wake.set)
+
+    # --- asyncio side -------------------------------------------------------------
+
+    async def _next_batch(self) -> list[_Incoming]:
+        """Wait for the first message, then take what is queued, up to batch_max."""
+        inbox = self._inbox
+        while True:
+            self._wake_pending = False  # any append from now on wakes us again
+            if inbox:
+                n = min(len(inbox), self._config.batch_max)
+                return [inbox.popleft() for _ in range(n)]
+            if self._stopping:
+                return []
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _batch_loop(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            if not batch:
+                return  # stopping, and everything taken in is committed and acked
+            await self._process(batch)
+
+    async def _process(self, batch: list[_Incoming]) -> None:
+        self._metrics.inc(M_RECEIVED, len(batch))
+        decoded: _Decoded | None = None
+        step = 0  # commit steps done: survives retries, so dead letters are not doubled
+        new = 0
+        attempt = 0
+        while True:
+            try:
+                if decoded is None:
+                    decoded = await self._decode(batch)
+                if step == 0:
+                    if decoded.readings:
+                        new = await self._store.insert_readings(decoded.readings)
+                    step = 1
+                if step == 1:
+                    if decoded.dead:
+                        await self._store.insert_dead_letters(decoded.dead)
+                    step = 2
+                if step == 2 and decoded.liveness:
+                    await self._store.update_liveness(decoded.liveness)
+                break
+            except Exception as exc:
+                attempt += 1
+                delay = random.uniform(0, min(self._config.retry_max_delay, 0.2 * 2**attempt))
+                self._metrics.inc(M_STORE_ERRORS)
+                log.error(
+                    "gateway could not commit a batch; retrying, nothing acked",
+                    exc_info=attempt == 1,
+                    extra={
+                        "error": repr(exc),
+                        "attempt": attempt,
+                        "size": len(batch),
+                        "delay": round(delay, 3),
+                    },
+                )
+                await asyncio.sleep(delay)
+
+        self._count(decoded, new)
+        await self._deliver(decoded)
+        self._ack(batch)
+
+    async def _decode(self, batch: list[_Incoming]) -> _Decoded:
+        out = _Decoded()
+        registry = self._registry
+        seen: dict[str, datetime] = {}
+        battery: dict[str, float] = {}
+        online: dict[str, bool] = {}
+        for msg in batch:
+            received_at = datetime.fromtimestamp(msg.received, UTC)
+            try:
+                _, device_id, channel = parse_topic(msg.topic)
+            except Rejected as rej:
+                out.dead.append(self._dead(msg, received_at, rej.reason, rej.detail))
+                continue
+            device = registry.peek(device_id)
+            if device is None:
+                device = await registry.lookup(device_id)  # store errors: retry the batch
+            try:
+                if channel == "event":
+                    reading = decode_event(msg.topic, msg.payload, received_at, device)
+                    out.readings.append(reading)
+                    if not reading.ts_assigned:
+                        self._clock.observe(reading.ts)
+                    seen[device_id] = received_at
+                    if reading.battery is not None:
+                        battery[device_id] = reading.battery
+                else:
+                    status = decode_status(msg.topic, msg.payload, received_at, device)
+                    out.statuses.append(status)
+                    online[device_id] = status.online
+                    if status.online and not msg.retain:
+                        seen[device_id] = received_at
+            except Rejected as rej:
+                out.dead.append(self._dead(msg, received_at, rej.reason, rej.detail))
+            except Exception as exc:  # a decoder bug must not stop intake
+                log.exception("decoder failed", extra={"topic": msg.topic})
+                out.dead.append(
+                    self._dead(msg, received_at, Reason.INTERNAL_ERROR, f"decoder failed: {exc!r}")
+                )
+        if seen or online:
+            # last_seen on the service clock: the receive time with WallClock, shifted
+            # to event time with EventClock (so supervision compares like with like).
+            skew = self._clock.now() - datetime.now(UTC)
+            if abs(skew) < timedelta(seconds=1):
+                skew = timedelta(0)
+            for device_id in seen.keys() | online.keys():
+                last = seen.get(device_id)
+                out.liveness.append(
+                    LivenessUpdate(
+                        device_id=device_id,
+                        last_seen=None if last is None else last + skew,
+                        battery=battery.get(device_id),
+                        online=online.get(device_id),
+                    )
+                )
+        return out
+
+    @staticmethod
+    def _dead(msg: _Incoming, received_at: datetime, reason: str, detail: str) -> DeadLetter:
+        return DeadLetter(
+            topic=msg.topic,
+            payload=msg.payload,
+            reason=reason,
+            detail=detail,
+            received_at=received_at,
+        )
+
+    def _count(self, decoded: _Decoded, new: int) -> None:
+        m = self._metrics
+        m.inc(M_BATCHES)
+        if new:
+            m.inc(M_STORED, new)
+        if decoded.statuses:
+            m.inc(M_STATUS, len(decoded.statuses))
+        if decoded.dead:
+            reasons = collections.Counter(d.reason for d in decoded.dead)
+            for reason, n in reasons.items():
+                m.inc(M_DEAD, n, reason=reason)
+            first = decoded.dead[0]
+            log.warning(
+                "gateway dead-lettered messages",
+                extra={
+                    "count": len(decoded.dead),
+                    "reasons": dict(reasons),
+                    "example_topic": first.topic,
+                    "example_detail": first.detail,
+                },
+            )
+
+    async def _deliver(self, decoded: _Decoded) -> None:
+        if not decoded.readings and not decoded.statuses:
+            return
+        for attempt in range(1, self._config.sink_attempts + 1):
+            try:
+                await self._sink(decoded.readings, decoded.statuses)
+                return
+            except Exception as exc:
+                last = attempt == self._config.sink_attempts
+                log.error(
+                    "sink failed on a committed batch" + ("; giving up" if last else "; retrying"),
+                    exc_info=True,
+                    extra={
+                        "error": repr(exc),
+                        "attempt": attempt,
+                        "readings": len(decoded.readings),
+                    },
+                )
+                if last:
+                    self._metrics.inc(M_SINK_ERRORS)
+                    return
+                await asyncio.sleep(random.uniform(0, 0.1 * 2**attempt))
+
+    def _ack(self, batch: list[_Incoming]) -> None:
+        client = self._client
+        if client is None:
+            return
+        stale = 0
+        with self._ack_lock:
+            generation = self._generation
+            for msg in batch:
+                if msg.qos == 0:
+                    continue
+                if msg.generation != generation:
+                    stale += 1  # that connection is gone; the broker redelivers it
+                    continue
+                client.ack(msg.mid, msg.qos)
+        if stale:
+            log.info("acks of a closed connection dropped", extra={"count": stale})
+
+    async def _shutdown_client(self, client: mqtt.Client) -> None:
+        self._stopping = True
+        with self._ack_lock:
+            self._generation += 1  # no ack may go out after this point
+        if self._connected:
+            # DISCONNECT goes out after the acks queued before it; wait for it so
+            # those acks are flushed. A normal DISCONNECT keeps the session.
+            client.disconnect()
+            await asyncio.to_thread(self._disconnected.wait, 5.0)
+        else:
+            client.disconnect()
+        await asyncio.to_thread(client.loop_stop)
+        self._connected = False
+        log.info("gateway stopped", extra={"pending_unacked": len(self._inbox)})

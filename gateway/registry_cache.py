@@ -1,0 +1,87 @@
+"""An in-memory view of the device registry for the gateway's hot path.
+
+The whole device list is loaded from the store at start. A hit is a dict
+lookup. A miss reloads the list, but at most once per ``miss_reload_interval``
+seconds, so a device provisioned through the API is found within that time
+while a flood of unknown ids cannot hammer the store. ``invalidate()`` (called
+by the API after any registry change) makes the next lookup reload at once.
+
+Store errors during a reload propagate: the gateway then retries its batch
+instead of dead-lettering a known device as ``unknown_device``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from eldercare.domain import Device
+from eldercare.store.base import Store
+
+log = logging.getLogger("eldercare.gateway.registry")
+
+
+class RegistryCache:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        miss_reload_interval: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._interval = miss_reload_interval
+        self._monotonic = monotonic
+        self._devices: dict[str, Device] = {}
+        self._loaded_at: float | None = None
+        self._stale = True
+        self._lock = asyncio.Lock()
+        self.reloads = 0
+        """How many times the list was loaded (for tests and metrics)."""
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    async def load(self) -> None:
+        """Load the whole device list now."""
+        async with self._lock:
+            await self._load()
+
+    async def _load(self) -> None:
+        devices = await self._store.list_devices()
+        self._devices = {d.id: d for d in devices}
+        self._loaded_at = self._monotonic()
+        self._stale = False
+        self.reloads += 1
+        log.debug("registry loaded", extra={"devices": len(devices)})
+
+    def invalidate(self) -> None:
+        """The registry changed: the next lookup reloads. Safe to call from any task."""
+        self._stale = True
+
+    def peek(self, device_id: str) -> Device | None:
+        """The cached device, without ever touching the store (None if unknown or stale)."""
+        if self._stale:
+            return None
+        return self._devices.get(device_id)
+
+    async def lookup(self, device_id: str) -> Device | None:
+        """The device, or None if it is not in the registry."""
+        if not self._stale:
+            device = self._devices.get(device_id)
+            if device is not None:
+                return device
+            if self._loaded_at is not None and self._monotonic() - self._loaded_at < self._interval:
+                return None
+        async with self._lock:
+            # Another task may have reloaded while we waited for the lock.
+            if self._stale or (
+                device_id not in self._devices
+                and (
+                    self._loaded_at is None or self._monotonic() - self._loaded_at >= self._interval
+                )
+            ):
+                await self._load()
+            return self._devices.get(device_id)

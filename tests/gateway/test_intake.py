@@ -1,0 +1,412 @@
+"""The gateway over a real Mosquitto and a real SQLite store (no mocks of either).
+
+Tests never sleep a fixed time to pass: they poll for the expected state with a
+deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from eldercare.clock import WallClock
+from eldercare.domain import Device, DeviceKind, Home, Reading, Resident, StatusChange
+from eldercare.metrics import Metrics
+from eldercare.store import Store, open_store
+from gateway.intake import Gateway, GatewayConfig
+from gateway.registry_cache import RegistryCache
+from tests.harness.mosquitto import Mosquitto
+
+pytestmark = pytest.mark.mosquitto
+
+HOME = "home-a"
+OTHER_HOME = "home-b"
+DOOR = "door-1"
+BED = "bed-1"
+WATER_B = "water-b"  # registered in OTHER_HOME
+_ids = itertools.count()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 5.0) -> None:
+    """Poll ``check`` until it is true, or fail after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if await check():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for: {what}")
+        await asyncio.sleep(0.02)
+
+
+class Recorder:
+    """The sink: remembers every batch it was given."""
+
+    def __init__(self) -> None:
+        self.readings: list[Reading] = []
+        self.statuses: list[StatusChange] = []
+        self.calls = 0
+
+    async def __call__(self, readings: Sequence[Reading], statuses: Sequence[StatusChange]) -> None:
+        self.calls += 1
+        self.readings.extend(readings)
+        self.statuses.extend(statuses)
+
+
+class FlakyStore:
+    """The real store, whose insert_readings fails the first ``failures`` times."""
+
+    def __init__(self, inner: Store, failures: int) -> None:
+        self._inner = inner
+        self.failures = failures
+        self.attempts = 0
+
+    async def insert_readings(self, readings: Sequence[Reading]) -> int:
+        self.attempts += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError("database is away")
+        return await self._inner.insert_readings(readings)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = await open_store(f"sqlite:///{tmp_path}/t.db")
+    await store.migrate()
+    await store.create_home(Home(id=HOME, name="A"))
+    await store.create_home(Home(id=OTHER_HOME, name="B"))
+    await store.create_resident(Resident(id="res-1", home_id=HOME, name="Li"))
+    await store.create_device(Device(id=DOOR, home_id=HOME, kind=DeviceKind.DOOR))
+    await store.create_device(
+        Device(id=BED, home_id=HOME, kind=DeviceKind.BED_BAND, resident_id="res-1")
+    )
+    await store.create_device(Device(id=WATER_B, home_id=OTHER_HOME, kind=DeviceKind.WATER))
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+class Running:
+    """A gateway running in a task, with what it was built with."""
+
+    def __init__(self, gateway: Gateway, task: asyncio.Task[None], sink: Recorder) -> None:
+        self.gateway = gateway
+        self.task = task
+        self.sink = sink
+
+    async def stop(self) -> None:
+        await self.gateway.stop(timeout=5)
+        await self.task
+
+    async def crash(self) -> None:
+        """Cancel run() without draining, as a killed process would."""
+        self.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self.task
+
+
+StartGateway = Callable[..., Awaitable[Running]]
+
+
+@pytest.fixture
+async def start_gateway(mosquitto: Mosquitto, sqlite_store: Store) -> AsyncIterator[StartGateway]:
+    running: list[Running] = []
+    metrics = Metrics()
+    client_id = f"gw-{uuid.uuid4().hex[:8]}"
+
+    async def start(
+        *,
+        store: Any = None,
+        protocol: str = "5",
+        sink: Recorder | None = None,
+        batch_max: int = 500,
+    ) -> Running:
+        the_store = store if store is not None else sqlite_store
+        recorder = sink if sink is not None else Recorder()
+        gw = Gateway(
+            GatewayConfig(
+                host=mosquitto.host,
+                port=mosquitto.port,
+                client_id=client_id,
+                protocol=protocol,
+                batch_max=batch_max,
+            ),
+            store=the_store,
+            registry=RegistryCache(the_store, miss_reload_interval=0.2),
+            clock=WallClock(),
+            metrics=metrics,
+            sink=recorder,
+        )
+        task = asyncio.create_task(gw.run(), name="gateway")
+        r = Running(gw, task, recorder)
+        running.append(r)
+
+        async def ready() -> bool:
+            if task.done():
+                task.result()
+            return gw.connected
+
+        await eventually(ready, "gateway connected and subscribed")
+        return r
+
+    start.metrics = metrics  # type: ignore[attr-defined]
+    yield start
+    for r in running:
+        if not r.task.done():
+            await r.stop()
+
+
+@pytest.fixture
+async def publisher(mosquitto: Mosquitto) -> AsyncIterator[aiomqtt.Client]:
+    async with aiomqtt.Client(
+        mosquitto.host, mosquitto.port, identifier=f"pub-{next(_ids)}-{uuid.uuid4().hex[:6]}"
+    ) as client:
+        yield client
+
+
+def event_topic(device: str, home: str = HOME) -> str:
+    return f"eldercare/v1/{home}/{device}/event"
+
+
+def status_topic(device: str, home: str = HOME) -> str:
+    return f"eldercare/v1/{home}/{device}/status"
+
+
+async def publish(client: aiomqtt.Client, topic: str, body: Any, *, retain: bool = False) -> None:
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    await client.publish(topic, payload, qos=1, retain=retain)
+
+
+async def wait_readings(store: Store, n: int, device: str | None = None) -> None:
+    async def check() -> bool:
+        return await store.count_readings(device) >= n
+
+    await eventually(check, f"{n} reading(s) stored for {device or 'all devices'}")
+
+
+# --- tests ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+async def test_valid_events_are_stored_with_liveness_and_sink(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store, protocol: str
+) -> None:
+    gw = await start_gateway(protocol=protocol)
+    before = datetime.now(UTC)
+    await publish(publisher, event_topic(DOOR), {"seq": 1, "battery": 77, "open": True})
+    await publish(
+        publisher,
+        event_topic(BED),
+        {"seq": 1, "ts": "2025-03-01T20:00:00+08:00", "hr": 61, "rr": 13, "in_bed": True},
+    )
+    await publish(publisher, event_topic(DOOR), {"seq": 2, "battery": 76})  # heartbeat
+    await wait_readings(sqlite_store, 3)
+
+    door = await sqlite_store.get_liveness(DOOR)
+    assert door.battery == 76
+    assert door.last_seen is not None and door.last_seen >= before - timedelta(seconds=1)
+    bed = await sqlite_store.get_liveness(BED)
+    assert bed.last_seen is not None and bed.battery is None
+
+    async def sink_saw_all() -> bool:
+        return len(gw.sink.readings) == 3
+
+    await eventually(sink_saw_all, "sink got 3 readings")
+    by_seq = {(r.device_id, r.seq): r for r in gw.sink.readings}
+    assert by_seq[(DOOR, 1)].fields == {"open": True}
+    assert by_seq[(DOOR, 2)].is_heartbeat
+    assert by_seq[(BED, 1)].ts == datetime(2025, 3, 1, 12, tzinfo=UTC)
+    assert by_seq[(BED, 1)].fields == {"hr": 61, "rr": 13, "in_bed": True}
+
+    metrics: Metrics = start_gateway.metrics  # type: ignore[attr-defined]
+    assert metrics.value("eldercare_messages_received_total") == 3
+    assert metrics.value("eldercare_readings_stored_total") == 3
+    assert metrics.value("eldercare_batches_total") >= 1
+
+
+async def test_every_rejection_is_dead_lettered_and_intake_keeps_going(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store
+) -> None:
+    await start_gateway()
+    future = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    bad: list[tuple[str, bytes | dict[str, Any], str]] = [
+        (event_topic(DOOR), b'{"open": tru', "bad_json"),
+        (event_topic(DOOR), {"open": "yes"}, "bad_type"),
+        (event_topic(BED), {"hr": 400, "rr": 12, "in_bed": True}, "out_of_range"),
+        (event_topic("ghost-7"), {"open": True}, "unknown_device"),
+        (event_topic(WATER_B), {"leak": True}, "wrong_home"),
+        (event_topic(DOOR), {"open": True, "ts": future}, "future_timestamp"),
+        (event_topic(DOOR), {"open": True, "pad": "x" * 5000}, "too_large"),
+        (event_topic(DOOR), b"\xff\xfe", "bad_encoding"),
+        (event_topic(DOOR), [1, 2], "not_object"),  # type: ignore[list-item]
+        (event_topic(DOOR), {"kind": "gas", "lel": 3}, "kind_mismatch"),
+        (event_topic(DOOR), {"rssi": -80}, "missing_field"),
+        (event_topic(DOOR), {"open": True, "ts": "2025-03-01T12:00:00"}, "bad_timestamp"),
+        (status_topic(DOOR), b"sleeping", "bad_status"),
+    ]
+    for topic, body, _ in bad:
+        await publish(publisher, topic, body)
+    await publish(publisher, event_topic(DOOR), {"seq": 99, "open": False})
+
+    await wait_readings(sqlite_store, 1, DOOR)
+    letters = await sqlite_store.list_dead_letters(limit=100)
+    assert sorted(d.reason for d in letters) == sorted(reason for _, _, reason in bad)
+    by_reason = {d.reason: d for d in letters}
+    assert by_reason["bad_type"].detail == ("""field 'open' must be a boolean, got string "yes\"""")
+    assert by_reason["unknown_device"].topic == event_topic("ghost-7")
+    assert by_reason["bad_encoding"].payload == b"\xff\xfe"
+    assert await sqlite_store.count_readings() == 1
+
+    metrics: Metrics = start_gateway.metrics  # type: ignore[attr-defined]
+    for _, _, reason in bad:
+        assert metrics.value("eldercare_dead_letters_total", reason=reason) == 1, reason
+    assert metrics.value("eldercare_messages_received_total") == len(bad) + 1
+
+
+async def test_retained_offline_status_sets_online_false(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store
+) -> None:
+    # Published before the gateway subscribes, retained, as a last will would be.
+    await publish(publisher, status_topic(BED), b"offline", retain=True)
+    gw = await start_gateway()
+
+    async def offline() -> bool:
+        return (await sqlite_store.get_liveness(BED)).online is False
+
+    await eventually(offline, "bed band marked offline")
+    assert (await sqlite_store.get_liveness(BED)).last_seen is None  # a will is not a sign of life
+    assert [s.online for s in gw.sink.statuses if s.device_id == BED] == [False]
+
+    await publish(publisher, status_topic(BED), b"online", retain=True)
+
+    async def online() -> bool:
+        return (await sqlite_store.get_liveness(BED)).online is True
+
+    await eventually(online, "bed band back online")
+    assert (await sqlite_store.get_liveness(BED)).last_seen is not None
+
+
+async def test_same_message_twice_is_stored_once(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store
+) -> None:
+    await start_gateway()
+    body = {"seq": 5, "ts": "2025-03-01T12:00:00Z", "open": True}
+    await publish(publisher, event_topic(DOOR), body)
+    await publish(publisher, event_topic(DOOR), body)
+    await publish(publisher, event_topic(BED), {"seq": 1})  # marker: processed after both
+    await wait_readings(sqlite_store, 1, BED)
+    assert await sqlite_store.count_readings(DOOR) == 1
+    metrics: Metrics = start_gateway.metrics  # type: ignore[attr-defined]
+    assert metrics.value("eldercare_messages_received_total") == 3
+    assert metrics.value("eldercare_readings_stored_total") == 2
+
+
+async def test_store_failure_is_retried_and_nothing_is_lost(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store
+) -> None:
+    flaky = FlakyStore(sqlite_store, failures=2)
+    await start_gateway(store=flaky)
+    await publish(publisher, event_topic(DOOR), {"seq": 1, "open": True})
+    await wait_readings(sqlite_store, 1, DOOR)
+    assert flaky.attempts == 3
+    metrics: Metrics = start_gateway.metrics  # type: ignore[attr-defined]
+    assert metrics.value("eldercare_gateway_store_errors_total") == 2
+
+
+async def test_uncommitted_messages_are_redelivered_after_a_crash(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store
+) -> None:
+    """Nothing is acked before commit: a crash mid-retry loses nothing."""
+    down = FlakyStore(sqlite_store, failures=10**9)
+    first = await start_gateway(store=down)
+    await publish(publisher, event_topic(DOOR), {"seq": 1, "open": True})
+
+    async def tried() -> bool:
+        return down.attempts >= 1
+
+    await eventually(tried, "first gateway tried to store")
+    await first.crash()
+    assert await sqlite_store.count_readings() == 0
+
+    second = await start_gateway()  # same client id: the broker resumes the session
+    await wait_readings(sqlite_store, 1, DOOR)
+    assert [r.seq for r in second.sink.readings] == [1]
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+async def test_persistent_session_keeps_messages_while_the_gateway_is_away(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store, protocol: str
+) -> None:
+    first = await start_gateway(protocol=protocol)
+    await publish(publisher, event_topic(DOOR), {"seq": 1, "open": True})
+    await wait_readings(sqlite_store, 1, DOOR)
+    await first.stop()
+    assert not first.gateway.connected
+
+    for seq in range(2, 12):
+        await publish(publisher, event_topic(DOOR), {"seq": seq, "open": seq % 2 == 0})
+    second = await start_gateway(protocol=protocol)
+    await wait_readings(sqlite_store, 11, DOOR)
+    assert sorted(r.seq or 0 for r in second.sink.readings) == list(range(2, 12))
+
+
+async def test_gateway_reconnects_after_a_broker_restart(
+    start_gateway: StartGateway,
+    mosquitto: Mosquitto,
+    sqlite_store: Store,
+) -> None:
+    gw = await start_gateway()
+    mosquitto.restart()
+
+    async def reconnected() -> bool:
+        return gw.gateway.connected
+
+    await eventually(reconnected, "gateway reconnected", timeout=10)
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="pub-after") as client:
+        await publish(client, event_topic(DOOR), {"seq": 1, "open": True})
+    await wait_readings(sqlite_store, 1, DOOR)
+
+
+async def test_a_device_provisioned_later_is_found(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store
+) -> None:
+    await start_gateway()
+    await publish(publisher, event_topic("sos-new"), {"action": "press"})
+
+    async def dead_lettered() -> bool:
+        return len(await sqlite_store.list_dead_letters()) == 1
+
+    await eventually(dead_lettered, "unknown device dead-lettered")
+    await sqlite_store.create_device(Device(id="sos-new", home_id=HOME, kind=DeviceKind.SOS_BUTTON))
+    # The cache reloads on a miss at most every 0.2 s here; keep publishing until found.
+    for seq in range(1, 200):
+        await publish(publisher, event_topic("sos-new"), {"seq": seq, "action": "press"})
+        if await sqlite_store.count_readings("sos-new") > 0:
+            break
+        await asyncio.sleep(0.02)
+    await wait_readings(sqlite_store, 1, "sos-new")
+
+
+async def test_a_burst_is_committed_in_batches(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store
+) -> None:
+    await start_gateway(batch_max=100)
+    n = 1000
+    await asyncio.gather(
+        *(publish(publisher, event_topic(DOOR), {"seq": i, "open": True}) for i in range(n))
+    )
+    await wait_readings(sqlite_store, n, DOOR)
+    metrics: Metrics = start_gateway.metrics  # type: ignore[attr-defined]
+    assert 10 <= metrics.value("eldercare_batches_total") < n

@@ -1,0 +1,1 @@
+"""Tests of the store contract, on both backends."""
