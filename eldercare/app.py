@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import uvicorn
-from gateway.intake import Gateway
 
 from alerts.events import AlertBus
 from alerts.notifiers import ConsoleNotifier, Notifier
@@ -32,6 +31,7 @@ from eldercare.pipeline import Pipeline
 from eldercare.settings import Settings
 from eldercare.store import open_store
 from eldercare.store.base import NotFound, Store, StoreError
+from gateway.intake import Gateway, GatewayConfig
 from gateway.registry_cache import RegistryCache
 
 log = logging.getLogger("eldercare.service")
@@ -117,14 +117,16 @@ class Service:
         pipeline = Pipeline([SosDetector()], self.alerts, self.clock, registry.lookup, self.metrics)
         addr = s.broker()
         self._gateway = Gateway(
-            host=addr.host,
-            port=addr.port,
-            username=addr.username,
-            password=addr.password,
-            tls=addr.tls,
-            client_id=s.mqtt_client_id,
-            protocol=addr.protocol,
-            batch_max=s.batch_max,
+            GatewayConfig(
+                host=addr.host,
+                port=addr.port,
+                username=addr.username,
+                password=addr.password,
+                tls=addr.tls,
+                client_id=s.mqtt_client_id,
+                protocol=addr.protocol,
+                batch_max=s.batch_max,
+            ),
             store=self._store,
             registry=registry,
             clock=self.clock,

@@ -50,7 +50,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from eldercare.clock import Clock
 from eldercare.domain import DeadLetter, Reading, StatusChange
 from eldercare.metrics import Metrics
-from eldercare.store.base import LivenessUpdate, Store
+from eldercare.store.base import LivenessUpdate, Store, StoreError
 from gateway.decode import Reason, Rejected, decode_event, decode_status, parse_topic
 from gateway.registry_cache import RegistryCache
 
@@ -552,12 +552,26 @@ class Gateway:
     async def _deliver(self, decoded: _Decoded) -> None:
         if not decoded.readings and not decoded.statuses:
             return
-        for attempt in range(1, self._config.sink_attempts + 1):
+        attempt = 0
+        store_attempt = 0
+        while True:
             try:
                 await self._sink(decoded.readings, decoded.statuses)
                 return
+            except StoreError as exc:
+                # The store is down, not the sink's logic: an alert not yet written
+                # must not be acked away. Keep the batch and retry, like a commit.
+                store_attempt += 1
+                self._metrics.inc(M_STORE_ERRORS)
+                delay = random.uniform(0, min(self._config.retry_max_delay, 0.2 * 2**store_attempt))
+                log.error(
+                    "sink could not reach the store; retrying the batch",
+                    extra={"error": repr(exc), "attempt": store_attempt, "retry_in_s": delay},
+                )
+                await asyncio.sleep(delay)
             except Exception as exc:
-                last = attempt == self._config.sink_attempts
+                attempt += 1
+                last = attempt >= self._config.sink_attempts
                 log.error(
                     "sink failed on a committed batch" + ("; giving up" if last else "; retrying"),
                     exc_info=True,
