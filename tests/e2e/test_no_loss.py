@@ -27,13 +27,13 @@ N = 200
 
 
 def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    fh = open(log, "ab")  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen(
-        [sys.executable, "-m", "eldercare", "serve"],
-        env=env,
-        stdout=fh,
-        stderr=subprocess.STDOUT,
-    )
+    with open(log, "ab") as fh:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "eldercare", "serve"],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @pytest.fixture
