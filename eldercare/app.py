@@ -31,7 +31,7 @@ from eldercare.pipeline import Pipeline
 from eldercare.settings import Settings
 from eldercare.store import open_store
 from eldercare.store.base import NotFound, Store, StoreError
-from gateway.intake import Gateway, GatewayConfig
+from gateway import Gateway, GatewayConfig
 from gateway.registry_cache import RegistryCache
 
 log = logging.getLogger("eldercare.service")

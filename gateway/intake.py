@@ -20,7 +20,7 @@ one; the redelivered copies are de-duplicated by the store.
 
 Errors::
 
-    ValueError   a bad GatewayConfig (unknown protocol, bad URL)
+    ValueError   a bad GatewayConfig (unknown protocol, batch_max < 1)
     (store and sink exceptions never escape: they are logged, counted, retried)
 """
 
@@ -38,7 +38,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -51,6 +50,7 @@ from eldercare.clock import Clock
 from eldercare.domain import DeadLetter, Reading, StatusChange
 from eldercare.metrics import Metrics
 from eldercare.store.base import LivenessUpdate, Store, StoreError
+from gateway.config import GatewayConfig
 from gateway.decode import Reason, Rejected, decode_event, decode_status, parse_topic
 from gateway.registry_cache import RegistryCache
 
@@ -69,55 +69,6 @@ M_BATCHES = "eldercare_batches_total"
 M_STATUS = "eldercare_status_changes_total"
 M_STORE_ERRORS = "eldercare_gateway_store_errors_total"
 M_SINK_ERRORS = "eldercare_gateway_sink_errors_total"
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    """How to reach the broker and how to batch. Built from Settings by the composition root."""
-
-    host: str = "127.0.0.1"
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    client_id: str = "eldercare-gateway"
-    """Fixed, so the broker keeps the persistent session across restarts."""
-    protocol: str = "5"
-    """``5`` or ``3.1.1``."""
-    batch_max: int = 1000
-    keepalive: int = 30
-    session_expiry: int = 7 * 24 * 3600
-    """Seconds the broker keeps the session (MQTT 5) while the gateway is away."""
-    reconnect_min: int = 1
-    reconnect_max: int = 30
-    sink_attempts: int = 3
-    """Tries of the sink per batch before the failure is logged, counted and skipped."""
-    retry_max_delay: float = 30.0
-    """Cap of the jittered backoff between store retries of one batch."""
-    tls_context: ssl.SSLContext | None = field(default=None, compare=False)
-    """Used when ``tls``; None = the system's default CA store."""
-
-    def __post_init__(self) -> None:
-        if self.protocol not in ("5", "3.1.1"):
-            raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {self.protocol!r}")
-        if self.batch_max < 1:
-            raise ValueError(f"batch_max must be at least 1, got {self.batch_max}")
-
-    @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> GatewayConfig:
-        """``mqtt://user:pass@host:port`` or ``mqtts://…`` (CONTRACT §5) plus other fields."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"MQTT URL must be mqtt://host[:port] or mqtts://…, got {url!r}")
-        tls = parts.scheme == "mqtts"
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (8883 if tls else 1883),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            tls=tls,
-            **kwargs,
-        )
 
 
 class _Incoming(NamedTuple):

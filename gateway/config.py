@@ -1,0 +1,39 @@
+"""How the gateway reaches the broker and how it batches."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """How to reach the broker and how to batch. Built from Settings by the composition root."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    client_id: str = "eldercare-gateway"
+    """Fixed, so the broker keeps the persistent session across restarts."""
+    protocol: str = "5"
+    """``5`` or ``3.1.1``."""
+    batch_max: int = 1000
+    keepalive: int = 30
+    session_expiry: int = 7 * 24 * 3600
+    """Seconds the broker keeps the session (MQTT 5) while the gateway is away."""
+    reconnect_min: int = 1
+    reconnect_max: int = 30
+    sink_attempts: int = 3
+    """Tries of the sink per batch before the failure is logged, counted and skipped."""
+    retry_max_delay: float = 30.0
+    """Cap of the jittered backoff between store retries of one batch."""
+    tls_context: ssl.SSLContext | None = field(default=None, compare=False)
+    """Used when ``tls``; None = the system's default CA store."""
+
+    def __post_init__(self) -> None:
+        if self.protocol not in ("5", "3.1.1"):
+            raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {self.protocol!r}")
+        if self.batch_max < 1:
+            raise ValueError(f"batch_max must be at least 1, got {self.batch_max}")
