@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_format, settings.log_level)
     try:
         if args.command == "demo":
+            settings = _demo_broker_port(
+                settings, chosen="embedded_mqtt_port" in _set_by_user(args)
+            )
             return _run_service(settings, demo=(args.homes, args.sos_every))
         if args.command == "serve":
             return _run_service(settings, demo=None)
@@ -84,6 +87,36 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     raise AssertionError(args.command)
+
+
+def _set_by_user(args: argparse.Namespace) -> set[str]:
+    """Settings named in the environment or the config file."""
+    names = {k[len("ELDERCARE_") :].lower() for k in os.environ if k.startswith("ELDERCARE_")}
+    if args.config:
+        import tomllib
+
+        with open(args.config, "rb") as fh:
+            names |= set(tomllib.load(fh))
+    return names
+
+
+def _demo_broker_port(settings: Settings, chosen: bool) -> Settings:
+    """The demo on a machine that already runs a broker on 1883: unless the user chose
+    the port, take a free one and say so (a chosen port that is taken stays an error)."""
+    from eldercare.embedded_broker import any_free_port, port_is_free
+
+    if settings.mqtt_url is not None or chosen:
+        return settings
+    if port_is_free("127.0.0.1", settings.embedded_mqtt_port):
+        return settings
+    port = any_free_port()
+    print(
+        f"eldercare demo: port {settings.embedded_mqtt_port} is taken (another MQTT broker?); "
+        f"the embedded broker uses port {port} instead. "
+        "Set ELDERCARE_EMBEDDED_MQTT_PORT to choose.",
+        file=sys.stderr,
+    )
+    return settings.with_(embedded_mqtt_port=port)
 
 
 def _run_service(settings: Settings, demo: tuple[int, float] | None) -> int:

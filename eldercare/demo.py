@@ -50,7 +50,7 @@ async def run_demo(
         )
         api = f"http://{settings.api_host}:{settings.api_port}"
         print(
-            f"eldercare demo: API and screen on {api}  (OpenAPI: {api}/docs)\n"
+            f"eldercare demo: API on {api}  (try it at {api}/docs)\n"
             f"  log in as {settings.admin_user} / {password}\n"
             f"  press Ctrl-C to stop",
             file=out,
@@ -59,7 +59,7 @@ async def run_demo(
         demo_homes = [DemoHome(f"h{i + 1}", i) for i in range(homes)]
         run = asyncio.create_task(service.run(), name="service")
         helpers = [
-            asyncio.create_task(_print_alerts(service.bus, out), name="demo-printer"),
+            asyncio.create_task(_print_alerts(service.bus, settings, out), name="demo-printer"),
             asyncio.create_task(
                 _drive(service, settings, api, password, demo_homes, sos_every, out),
                 name="demo-driver",
@@ -74,7 +74,7 @@ async def run_demo(
     return service
 
 
-async def _print_alerts(bus: AlertBus, out: TextIO) -> None:
+async def _print_alerts(bus: AlertBus, settings: Settings, out: TextIO) -> None:
     async with bus.watch() as queue:
         while True:
             event = await queue.get()
@@ -84,7 +84,7 @@ async def _print_alerts(bus: AlertBus, out: TextIO) -> None:
             print(
                 f"[alert #{a.id}] {event.change:<12} {a.kind.value} ({a.severity.value}) "
                 f"home {a.home_id}, status {a.status.value}, count {a.count}, "
-                f"respond by {a.response_deadline.astimezone().strftime('%H:%M:%S')}",
+                f"respond by {a.response_deadline.astimezone(settings.tz).strftime('%H:%M:%S')}",
                 file=out,
                 flush=True,
             )

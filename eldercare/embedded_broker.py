@@ -21,12 +21,20 @@ class BrokerPortTaken(RuntimeError):
         self.port = port
 
 
-def _check_free(host: str, port: int) -> None:
+def port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((host, port))
-        except OSError as exc:
-            raise BrokerPortTaken(port) from exc
+        except OSError:
+            return False
+        return True
+
+
+def any_free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class EmbeddedBroker:
@@ -36,7 +44,8 @@ class EmbeddedBroker:
         self._broker: Any = None
 
     async def start(self) -> None:
-        _check_free(self.host, self.port)
+        if not port_is_free(self.host, self.port):
+            raise BrokerPortTaken(self.port)
         from amqtt.broker import Broker
 
         config = {
