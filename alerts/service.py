@@ -27,13 +27,14 @@ from eldercare.domain import (
     Alert,
     AlertChange,
     AlertStatus,
+    Clearance,
     Finding,
     Outcome,
     Severity,
     TimelineEntry,
 )
 from eldercare.metrics import Metrics
-from eldercare.store.base import NotFound, StatusUpdate, Store
+from eldercare.store.base import AlertFilter, NotFound, StatusUpdate, Store
 
 log = logging.getLogger("eldercare.alerts")
 
@@ -147,6 +148,36 @@ class AlertService:
                 )
             )
         self.bus.publish("notified", alert)
+
+    async def handle_clearance(self, clearance: Clearance) -> Alert | None:
+        """Write the cleared condition on the open alert's timeline; resolve it
+        only when ``auto_resolve`` (device conditions). None if no alert is open."""
+        open_alerts = await self.store.list_alerts(
+            AlertFilter(
+                status=[s for s in AlertStatus if s is not AlertStatus.RESOLVED],
+                home_id=clearance.home_id,
+                subject=clearance.subject,
+                kind=[clearance.kind],
+                limit=1,
+            )
+        )
+        if not open_alerts:
+            return None
+        alert = open_alerts[0]
+        await self.store.add_timeline(
+            TimelineEntry(alert.id, clearance.at, "cleared", None, {"message": clearance.message})
+        )
+        self.metrics.inc("eldercare_alerts_cleared_total", kind=alert.kind.value)
+        if clearance.auto_resolve:
+            return await self._move(
+                alert.id,
+                AlertStatus.RESOLVED,
+                "system",
+                outcome=Outcome.HANDLED,
+                note=clearance.message,
+            )
+        self.bus.publish("cleared", alert)
+        return alert
 
     # --- staff actions ------------------------------------------------------------
     async def acknowledge(self, alert_id: int, actor: str) -> Alert:

@@ -11,12 +11,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from eldercare.domain import Device, Finding, Reading
+from eldercare.domain import Device, Reading, Signal, StatusChange
 
 
 class Detector(Protocol):
     name: str
 
-    def on_reading(self, reading: Reading, device: Device) -> Sequence[Finding]: ...
+    def on_reading(self, reading: Reading, device: Device) -> Sequence[Signal]:
+        """A committed reading (redelivered duplicates included: be idempotent)."""
+        ...
 
-    def on_tick(self, now: datetime) -> Sequence[Finding]: ...
+    def on_status(self, change: StatusChange, device: Device) -> Sequence[Signal]:
+        """The device's status topic said ``online`` or ``offline`` (its last will)."""
+        ...
+
+    def on_tick(self, now: datetime) -> Sequence[Signal]:
+        """Time passed (the service clock): time-based rules fire here."""
+        ...

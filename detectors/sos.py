@@ -15,13 +15,15 @@ from eldercare.domain import (
     DeviceKind,
     Finding,
     Reading,
+    Signal,
+    StatusChange,
 )
 
 
 class SosDetector:
     name = "sos"
 
-    def on_reading(self, reading: Reading, device: Device) -> Sequence[Finding]:
+    def on_reading(self, reading: Reading, device: Device) -> Sequence[Signal]:
         if device.kind is not DeviceKind.SOS_BUTTON or reading.fields.get("action") != "press":
             return ()
         return (
@@ -39,5 +41,8 @@ class SosDetector:
             ),
         )
 
-    def on_tick(self, now: datetime) -> Sequence[Finding]:
+    def on_status(self, change: StatusChange, device: Device) -> Sequence[Signal]:
+        return ()
+
+    def on_tick(self, now: datetime) -> Sequence[Signal]:
         return ()

@@ -80,6 +80,7 @@ class Service:
         self._gateway: Gateway | None = None
         self._server: _Server | None = None
         self.alerts: AlertService | None = None
+        self._pipeline: Pipeline | None = None
 
     @property
     def store(self) -> Store:
@@ -114,7 +115,10 @@ class Service:
             default_timezone=s.timezone,
             care_centre_phone=s.care_centre_phone,
         )
-        pipeline = Pipeline([SosDetector()], self.alerts, self.clock, registry.lookup, self.metrics)
+        self._pipeline = Pipeline(
+            [SosDetector()], self.alerts, self.clock, registry.lookup, self.metrics
+        )
+        pipeline = self._pipeline
         addr = s.broker()
         self._gateway = Gateway(
             GatewayConfig(
@@ -177,6 +181,7 @@ class Service:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(gateway.run(), name="gateway")
             tg.create_task(server.serve(), name="api")
+            ticker = tg.create_task(self._tick_every(1.0), name="ticker")
             log.info(
                 "service running: API on http://%s:%s",
                 self.settings.api_host,
@@ -186,9 +191,20 @@ class Service:
             await self._stop.wait()
             log.info("shutting down: stopping intake")
             await gateway.stop()  # stop intake, drain, commit, ack
+            ticker.cancel()
             assert self.alerts is not None
             await self.alerts.drain()  # flush notifications under way
             server.should_exit = True
+
+    async def _tick_every(self, seconds: float) -> None:
+        """Time-based rules fire even when no reading arrives."""
+        assert self._pipeline is not None
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self._pipeline.tick()
+            except StoreError:
+                log.exception("tick failed: the store did not answer; next tick retries")
 
     async def __aexit__(self, *exc: object) -> None:
         if self._store is not None:

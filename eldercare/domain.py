@@ -253,6 +253,25 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Clearance:
+    """The condition behind an alert is over: gas back to zero, leak dry, device
+    back online. Written on the open alert's timeline. ``auto_resolve`` is for
+    conditions about devices only (``device_offline``): alerts about a person's
+    safety are closed only by people."""
+
+    home_id: str
+    subject: str
+    kind: AlertKind
+    at: datetime
+    message: str
+    auto_resolve: bool = False
+
+
+Signal = Finding | Clearance
+"""What a detector emits."""
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     id: int
     home_id: str

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from alerts.service import AlertService
 from detectors.base import Detector
 from eldercare.clock import Clock
-from eldercare.domain import Device, Finding, Reading, StatusChange
+from eldercare.domain import Clearance, Device, Reading, Signal, StatusChange
 from eldercare.metrics import Metrics
 
 log = logging.getLogger("eldercare.pipeline")
@@ -34,13 +34,35 @@ class Pipeline:
     async def __call__(
         self, readings: Sequence[Reading], status_changes: Sequence[StatusChange]
     ) -> None:
-        findings: list[Finding] = []
+        signals: list[Signal] = []
         for reading in readings:
             self.clock.observe(reading.ts)
             device = await self.lookup(reading.device_id)
             if device is None:  # deleted between decode and now
                 continue
             for detector in self.detectors:
-                findings.extend(detector.on_reading(reading, device))
-        for finding in findings:
-            await self.alerts.handle_finding(finding)
+                signals.extend(detector.on_reading(reading, device))
+        for change in status_changes:
+            device = await self.lookup(change.device_id)
+            if device is None:
+                continue
+            for detector in self.detectors:
+                signals.extend(detector.on_status(change, device))
+        await self._apply(signals)
+        # With the event clock, time moves with the batch: time-based rules run now.
+        await self.tick()
+
+    async def tick(self) -> None:
+        """Run the time-based rules at the service clock's now."""
+        now = self.clock.now()
+        signals: list[Signal] = []
+        for detector in self.detectors:
+            signals.extend(detector.on_tick(now))
+        await self._apply(signals)
+
+    async def _apply(self, signals: Sequence[Signal]) -> None:
+        for signal in signals:
+            if isinstance(signal, Clearance):
+                await self.alerts.handle_clearance(signal)
+            else:
+                await self.alerts.handle_finding(signal)

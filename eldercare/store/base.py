@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from eldercare.domain import (
     Alert,
     AlertChange,
+    AlertKind,
     AlertStatus,
     Contact,
     DeadLetter,
@@ -58,6 +59,8 @@ class StoreUnavailable(StoreError):
 class AlertFilter:
     status: Sequence[AlertStatus] = ()
     home_id: str | None = None
+    subject: str | None = None
+    kind: Sequence[AlertKind] = ()
     severity: Sequence[Severity] = ()
     since: datetime | None = None
     before_id: int | None = None

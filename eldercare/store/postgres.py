@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 from eldercare.domain import (
     Alert,
     AlertChange,
+    AlertKind,
     AlertStatus,
     Contact,
     Device,
@@ -405,6 +406,12 @@ class PostgresStore(PostgresBase):
         if flt.home_id is not None:
             where.append("home_id = %s")
             params.append(flt.home_id)
+        if flt.subject is not None:
+            where.append("subject = %s")
+            params.append(flt.subject)
+        if flt.kind:
+            where.append("kind = ANY(%s)")
+            params.append([AlertKind(k).value for k in flt.kind])
         if flt.since is not None:
             where.append("raised_at >= %s")
             params.append(require_aware(flt.since))

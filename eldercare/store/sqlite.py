@@ -14,6 +14,7 @@ from typing import Any
 from eldercare.domain import (
     Alert,
     AlertChange,
+    AlertKind,
     AlertStatus,
     Contact,
     Device,
@@ -399,6 +400,12 @@ class SQLiteStore(SQLiteBase):
         if flt.home_id is not None:
             where.append("home_id = ?")
             params.append(flt.home_id)
+        if flt.subject is not None:
+            where.append("subject = ?")
+            params.append(flt.subject)
+        if flt.kind:
+            where.append(f"kind IN ({', '.join('?' for _ in flt.kind)})")
+            params.extend(AlertKind(k).value for k in flt.kind)
         if flt.since is not None:
             where.append("raised_at >= ?")
             params.append(_ts(flt.since))

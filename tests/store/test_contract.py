@@ -477,6 +477,12 @@ async def test_list_alerts_filters_and_cursor(store: Store) -> None:
     assert [a.id for a in since] == [ids[3], ids[2]]
     both = AlertFilter(status=[AlertStatus.OPEN], severity=[Severity.CRITICAL], home_id="h1")
     assert [a.id for a in await store.list_alerts(both)] == [ids[2]]
+    by_kind = await store.list_alerts(AlertFilter(kind=[AlertKind.FALL, AlertKind.SOS]))
+    assert [a.id for a in by_kind] == [ids[1], ids[0]]
+    subject = (await store.get_alert(ids[2])).subject
+    by_subject = AlertFilter(home_id="h1", subject=subject, kind=[AlertKind.WATER_LEAK])
+    assert [a.id for a in await store.list_alerts(by_subject)] == [ids[2]]
+    assert await store.list_alerts(AlertFilter(subject="nobody")) == []
 
 
 async def test_timeline_order_and_add(store: Store) -> None:
