@@ -309,6 +309,13 @@ def decode_event(
         raise Rejected(
             Reason.BAD_ENCODING, f"payload is not UTF-8: byte {exc.start} is invalid"
         ) from exc
+    if "\\u0000" in text:
+        # Decodes to a NUL character, which PostgreSQL cannot store in jsonb or text:
+        # refuse it here rather than fail (and retry) the whole batch.
+        raise Rejected(
+            Reason.BAD_ENCODING,
+            "payload contains \\u0000 (a NUL character), which cannot be stored",
+        )
     try:
         body = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:

@@ -210,6 +210,13 @@ def test_bad_encoding() -> None:
     assert "UTF-8" in err.detail
 
 
+def test_nul_character_is_refused_before_it_reaches_the_database() -> None:
+    # PostgreSQL cannot store NUL in jsonb: one such payload must not stall a batch.
+    err = rejected(DeviceKind.DOOR, None, raw=b'{"open": true, "note": "a\\u0000b"}')
+    assert err.reason == "bad_encoding"
+    assert "NUL" in err.detail
+
+
 @pytest.mark.parametrize(
     "raw",
     [
