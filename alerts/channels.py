@@ -1,0 +1,107 @@
+"""Outbound channels to families and supervisors: SMS and voice.
+
+The escalation engine (``alerts/escalation*.py``) decides who gets what and
+when; a channel only delivers. Implementations: ``ConsoleSms`` (the default
+when no Twilio credentials are set) and the Twilio channels
+(``alerts/twilio_channels.py``).
+
+Errors::
+
+    ChannelError            delivery could not be started
+    ├── PermanentFailure    the provider refused it (bad number, 4xx): do not retry
+    └── TemporaryFailure    timeouts, connection errors, 5xx, 429: retried with
+                            jittered backoff by the channel itself before it raises
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+log = logging.getLogger("eldercare.alerts.channels")
+
+
+class ChannelError(Exception):
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PermanentFailure(ChannelError):
+    pass
+
+
+class TemporaryFailure(ChannelError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One message (or call) to one person for one escalation step."""
+
+    alert_id: int
+    step_key: str
+    """Idempotency key of the step and recipient, stable across restarts: the same
+    key must never produce two SMS (or calls)."""
+    to: str
+    """E.164"""
+    body: str
+    """SMS text, or what the voice call says."""
+    language: str = "zh-CN"
+    recipient_kind: str = "family"
+    """``family`` or ``supervisor``"""
+    contact_id: int | None = None
+    status_callback: str | None = None
+    """Where the provider posts delivery statuses (``{public_url}/twilio/sms/status``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the provider answered: its id (Twilio SID) and first status."""
+
+    provider_id: str
+    status: str
+    """queued, sent, delivered, undelivered, failed, printed (console), initiated (voice)…"""
+    details: dict[str, str] = field(default_factory=dict)
+
+
+class SmsChannel(Protocol):
+    name: str
+
+    async def send_sms(self, message: Outbound) -> Receipt: ...
+
+
+class VoiceChannel(Protocol):
+    name: str
+
+    async def call(self, message: Outbound) -> Receipt: ...
+
+
+class ConsoleSms:
+    """Prints what would be sent: the channel when no Twilio credentials are set."""
+
+    name = "console"
+
+    def __init__(self) -> None:
+        self.sent: list[Outbound] = []
+
+    async def send_sms(self, message: Outbound) -> Receipt:
+        self.sent.append(message)
+        log.info(
+            "SMS to %s: %s",
+            message.to,
+            message.body,
+            extra={"alert_id": message.alert_id, "step": message.step_key, "to": message.to},
+        )
+        return Receipt(f"console-{len(self.sent)}", "printed")
+
+    async def call(self, message: Outbound) -> Receipt:
+        self.sent.append(message)
+        log.info(
+            "voice call to %s: %s",
+            message.to,
+            message.body,
+            extra={"alert_id": message.alert_id, "step": message.step_key, "to": message.to},
+        )
+        return Receipt(f"console-call-{len(self.sent)}", "printed")
