@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 log = logging.getLogger("eldercare.alerts.channels")
@@ -76,6 +77,45 @@ class VoiceChannel(Protocol):
     name: str
 
     async def call(self, message: Outbound) -> Receipt: ...
+
+
+class DeliveryEvents(Protocol):
+    """What the provider tells us later (Twilio webhooks call these).
+
+    Implemented by the escalation engine, which knows which alert, step and
+    contact a provider id belongs to."""
+
+    async def on_delivery_status(
+        self, provider_id: str, status: str, at: datetime, details: dict[str, str]
+    ) -> None:
+        """A delivery status (queued, sent, delivered, undelivered, failed, or a call
+        status): goes on the alert's timeline as ``delivery``; failed or undelivered
+        moves on to the next contact."""
+        ...
+
+    async def on_family_reply(self, from_phone: str, body: str, at: datetime) -> None:
+        """An inbound SMS: goes on the timeline of that contact's open alerts as
+        ``family_reply``; ``1``, ``OK`` or ``收到`` stops repeats to that person."""
+        ...
+
+
+TIMELINE_EVENTS = {
+    "raised": "the alert was made",
+    "repeated": "the same condition again (count went up)",
+    "cleared": "the condition is over (details.message)",
+    "acknowledged": "staff",
+    "dispatched": "staff (details.responder)",
+    "on_site": "staff",
+    "resolved": "staff or system (details.outcome, details.note)",
+    "notified": "a message or call went out (details: channel, recipient, recipient_kind, "
+    "contact_id, provider_id, status, text, step)",
+    "delivery": "a provider status for a message (details: provider_id, status, recipient)",
+    "family_reply": "an SMS from a family contact (details: phone, body, contact_id, "
+    "contact_name, handling: bool)",
+    "escalated": "an escalation step ran (details: step, severity)",
+    "window_breached": "no one on site by the response deadline",
+}
+"""Timeline event names shared by the engine, the webhooks and the screen."""
 
 
 class ConsoleSms:

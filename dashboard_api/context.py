@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from alerts.channels import DeliveryEvents
 from alerts.events import AlertBus
 from alerts.service import AlertService
 from eldercare.clock import Clock
@@ -25,5 +26,7 @@ class AppContext:
     """Named checks, e.g. ``{"broker": True, "store": True}``; ``/readyz`` needs all true."""
     on_registry_change: Callable[[], None]
     """Called after every home, resident or device write (the gateway's cache invalidation)."""
+    delivery: DeliveryEvents | None = None
+    """The escalation engine's side of the Twilio webhooks (None until it is wired)."""
     sse_keepalive_s: float = 15.0
     """Seconds between keep-alive comments on an idle ``/api/v1/alerts/stream``."""
