@@ -66,6 +66,7 @@ M_RECEIVED = "eldercare_messages_received_total"
 M_STORED = "eldercare_readings_stored_total"
 M_DEAD = "eldercare_dead_letters_total"
 M_BATCHES = "eldercare_batches_total"
+M_DONE = "eldercare_messages_processed_total"
 M_STATUS = "eldercare_status_changes_total"
 M_STORE_ERRORS = "eldercare_gateway_store_errors_total"
 M_SINK_ERRORS = "eldercare_gateway_sink_errors_total"
@@ -135,6 +136,9 @@ class Gateway:
         metrics.describe(M_STORED, "counter", "Readings newly stored (duplicates not counted)")
         metrics.describe(M_DEAD, "counter", "Messages refused into the dead-letter store")
         metrics.describe(M_BATCHES, "counter", "Batches committed by the gateway")
+        metrics.describe(
+            M_DONE, "counter", "Messages committed, through detectors and alerts, and acked"
+        )
         metrics.describe(M_STATUS, "counter", "Device status messages (online/offline)")
         metrics.describe(M_STORE_ERRORS, "counter", "Failed gateway batch commits (retried)")
         metrics.describe(M_SINK_ERRORS, "counter", "Batches the sink failed on after retries")
@@ -411,6 +415,7 @@ class Gateway:
         self._count(decoded, new)
         await self._deliver(decoded)
         self._ack(batch)
+        self._metrics.inc(M_DONE, len(batch))
 
     async def _decode(self, batch: list[_Incoming]) -> _Decoded:
         out = _Decoded()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from typing import Any
 
 from eldercare.domain import DeviceKind
@@ -50,11 +51,51 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--battery", type=float, default=None)
 
+    p = simsub.add_parser(
+        "run", help="play scenario files and check the alerts (service on ELDERCARE_CLOCK=event)"
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="scenario TOML files")
+    _api_args(p)
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=0,
+        help="simulated seconds per real second (1 = real time; default 0 = as fast as possible)",
+    )
+    p.add_argument("--settle", type=float, default=60, help="longest wait for the service (s)")
+
+    p = simsub.add_parser("life", help="play ordinary days in N homes; report any alert")
+    p.add_argument("--homes", type=int, default=10)
+    p.add_argument("--days", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1)
+    _api_args(p)
+
+    p = simsub.add_parser("load", help="drive N homes' normal traffic in real time")
+    p.add_argument("--homes", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--qos", type=int, choices=[0, 1], default=1)
+
     p = simsub.add_parser("status", help="publish a device's retained status")
     p.add_argument("--home", required=True)
     p.add_argument("--kind", required=True, choices=[k.value for k in DeviceKind])
     p.add_argument("--device", default=None)
     p.add_argument("--offline", action="store_true", help="publish offline (default online)")
+
+
+def _api_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api", default=None, help="API base URL (default from settings)")
+    p.add_argument("--user", default=None, help="API user (default ELDERCARE_ADMIN_USER)")
+    p.add_argument(
+        "--password", default=None, help="its password (default ELDERCARE_ADMIN_PASSWORD)"
+    )
+
+
+def _api(args: argparse.Namespace, settings: Settings) -> tuple[str, str, str]:
+    api = args.api or f"http://{settings.api_host}:{settings.api_port}"
+    password = args.password or settings.admin_password
+    if password is None:
+        raise SystemExit("give --password or set ELDERCARE_ADMIN_PASSWORD")
+    return api, args.user or settings.admin_user, password
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
@@ -71,16 +112,71 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
+    b = settings.broker()
     if args.sim_command == "provision":
-        api = args.api or f"http://{settings.api_host}:{settings.api_port}"
-        password = args.password or settings.admin_password
-        if password is None:
-            raise SystemExit("give --password or set ELDERCARE_ADMIN_PASSWORD")
+        api, user, password = _api(args, settings)
         homes = [DemoHome(f"h{i + 1}", i) for i in range(args.homes)]
-        made = await provision_homes(api, args.user or settings.admin_user, password, homes)
+        made = await provision_homes(api, user, password, homes)
         print(f"provisioned {len(homes)} home(s); new: {', '.join(made) or 'none'}")
         return 0
-    b = settings.broker()
+    if args.sim_command == "run":
+        from simulators import runner
+        from simulators.scenario import ScenarioError, load
+
+        try:
+            scenarios = [load(f) for f in args.files]
+        except ScenarioError as exc:
+            print(f"eldercare sim run: {exc}", file=sys.stderr)
+            return 2
+        api, user, password = _api(args, settings)
+        outcomes = await runner.run(
+            scenarios,
+            api=api,
+            username=user,
+            password=password,
+            mqtt_host=b.host,
+            mqtt_port=b.port,
+            mqtt_username=b.username,
+            mqtt_password=b.password,
+            speed=args.speed,
+            settle=args.settle,
+        )
+        for outcome in outcomes:
+            print("\n".join(outcome.lines()))
+        failed = sum(not o.passed for o in outcomes)
+        print(f"{len(outcomes) - failed} passed, {failed} failed")
+        return 1 if failed else 0
+    if args.sim_command == "life":
+        from simulators import runner
+
+        api, user, password = _api(args, settings)
+        life = await runner.run_life(
+            args.homes,
+            args.days,
+            api=api,
+            username=user,
+            password=password,
+            mqtt_host=b.host,
+            mqtt_port=b.port,
+            mqtt_username=b.username,
+            mqtt_password=b.password,
+            seed=args.seed,
+        )
+        print("\n".join(life.lines()))
+        return 1 if life.alerts else 0
+    if args.sim_command == "load":
+        from simulators.load import run_load
+        from simulators.player import close, connect
+
+        client = connect(b.host, b.port, b.username, b.password)
+        try:
+            report = await asyncio.to_thread(
+                run_load, client, args.homes, args.seconds, qos=args.qos
+            )
+        finally:
+            close(client)
+        print("\n".join(report.lines()))
+        return 0
     async with DevicePublisher(b.host, b.port, username=b.username, password=b.password) as pub:
         if args.sim_command == "press-sos":
             dev = args.device or device_id(args.home, DeviceKind.SOS_BUTTON)
