@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.gateway_rate [--messages 50000] [--devices 500]
 
-Starts its own Mosquitto and TimescaleDB (the test harness's launchers), queues
+Starts its own Mosquitto and TimescaleDB (eldercare/localservers.py), queues
 N native ``bed_band`` messages (QoS 1) for two persistent sessions, then drains
 each session and times it:
 
@@ -37,12 +37,11 @@ from alerts.service import AlertService
 from detectors.sos import SosDetector
 from eldercare.clock import WallClock
 from eldercare.domain import Device, DeviceKind, Home, Resident
+from eldercare.localservers import TempMosquitto, start_postgres, stop_postgres
 from eldercare.metrics import Metrics
 from eldercare.pipeline import Pipeline
 from eldercare.store import open_store
 from gateway import Gateway, GatewayConfig, RegistryCache
-from tests.harness.mosquitto import Mosquitto
-from tests.harness.postgres import _start, _stop
 
 TOPIC = "eldercare/v1/+/+/event"
 
@@ -181,9 +180,9 @@ def main() -> None:
     n, devices = args.messages, args.devices
 
     work = Path(tempfile.mkdtemp(prefix="eldercare-bench-"))
-    broker = Mosquitto(work)
+    broker = TempMosquitto(work)
     broker.start()
-    pg = _start(timescaledb=True)
+    pg = start_postgres()
     try:
         import psycopg
 
@@ -198,7 +197,7 @@ def main() -> None:
         gw_s, batches = asyncio.run(drain_gateway(broker.port, db_url, n, devices))
     finally:
         broker.stop()
-        _stop(pg)
+        stop_postgres(pg)
     rows = [
         ("publisher (QoS 1)", n / pub_s, pub_s),
         ("bare paho subscriber", n / bare_s, bare_s),
