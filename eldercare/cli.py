@@ -54,6 +54,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
 
+    p = sub.add_parser(
+        "provision",
+        help="add or update homes, residents, devices and contacts from a CSV or TOML file",
+        description="Checks the whole file first (E.164 phones, IANA time zones, device "
+        "kinds, a bed band needs a resident); any problem changes nothing and is reported "
+        "with its line and field. Existing ids are updated. Formats: eldercare/provision.py.",
+    )
+    p.add_argument("file", help="a .csv or .toml file")
+    p.add_argument("--dry-run", action="store_true", help="check only, change nothing")
+
+    p = sub.add_parser(
+        "bench", help="measure throughput, alert latency and cost on this machine (see README)"
+    )
+    p.add_argument("--short", action="store_true", help="a quick run with small figures")
+    p.add_argument("--homes", type=int, default=None, help="homes under load (default 10000)")
+    p.add_argument("--messages", type=int, default=None, help="queued messages (default 200000)")
+    p.add_argument("--seconds", type=float, default=None, help="load duration (default 60)")
+    p.add_argument("--probes", type=int, default=None, help="SOS presses timed (default 100)")
+    p.add_argument(
+        "--json",
+        default=None,
+        metavar="FILE",
+        help="where to write the figures (default bench-results/)",
+    )
+
     sim_cli.add_parser(sub)
     return parser
 
@@ -80,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "users":
             return asyncio.run(_users_add(settings, args))
+        if args.command == "provision":
+            return asyncio.run(_provision(settings, args.file, args.dry_run))
+        if args.command == "bench":
+            return _bench(args)
         if args.command == "sim":
             from simulators import cli as sim_cli
 
@@ -87,6 +116,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     raise AssertionError(args.command)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import dataclasses
+    import time
+    from pathlib import Path
+
+    from eldercare.bench import BenchConfig
+    from eldercare.bench import main as bench_main
+
+    cfg = BenchConfig.short() if args.short else BenchConfig()
+    changes = {
+        k: getattr(args, k)
+        for k in ("homes", "messages", "seconds", "probes")
+        if getattr(args, k) is not None
+    }
+    cfg = dataclasses.replace(cfg, **changes)
+    path = Path(args.json or f"bench-results/bench-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    return bench_main(cfg, path)
 
 
 def _set_by_user(args: argparse.Namespace) -> set[str]:
@@ -213,6 +261,31 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await store.close()
     print(f"added {args.role} {args.username}")
+    return 0
+
+
+async def _provision(settings: Settings, file: str, dry_run: bool) -> int:
+    from pathlib import Path
+
+    from eldercare.provision import ProvisionError, provision
+    from eldercare.store import open_store
+
+    store = await open_store(settings.database_url)
+    try:
+        await store.migrate()
+        result = await provision(Path(file), store, settings.timezone, dry_run=dry_run)
+    except ProvisionError as exc:
+        print(f"eldercare provision: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    if dry_run:
+        print(f"{file}: valid; nothing changed (--dry-run)")
+    else:
+        print(
+            f"{file}: {result.created} created, {result.updated} updated, "
+            f"{result.unchanged} unchanged"
+        )
     return 0
 
 

@@ -1,0 +1,230 @@
+"""``eldercare bench``: the project measured against its machine, in one run on one broker.
+
+    eldercare bench                 # full: 10,000 homes, 200,000 queued messages
+    eldercare bench --short         # a minute: small figures, same JSON shape
+
+It starts its own Mosquitto and TimescaleDB (throw-away, free ports: needs what
+the README's test command installs), then measures:
+
+(a) a bare paho subscriber's receive rate;
+(b) the full pipeline's sustained rate (decode, detect, persist to TimescaleDB,
+    ack), drained from the same number of queued messages;
+(c) alert latency p50 / p99 from the MQTT publish of an SOS to its SSE event,
+    and to the SMS request at a local Twilio-compatible server, while every
+    home sends vitals once a second;
+(d) the service's CPU and RSS during that load, and per 1,000 homes.
+
+It prints a table and writes the figures as JSON (``--json``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from eldercare.bench import latency, throughput
+from eldercare.domain import Device, Home, Resident
+from eldercare.localservers import TempMosquitto, _free_port, start_postgres, stop_postgres
+from eldercare.store import open_store
+from simulators.home import DEVICE_SUFFIX
+
+ADMIN_PASSWORD = throughput.ADMIN_PASSWORD
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    homes: int = 10_000
+    messages: int = 200_000
+    seconds: float = 60.0
+    probes: int = 100
+    prefix: str = "b"
+
+    @classmethod
+    def short(cls) -> BenchConfig:
+        return cls(homes=50, messages=5_000, seconds=8.0, probes=5)
+
+
+async def provision(db_url: str, homes: int, prefix: str) -> None:
+    store = await open_store(db_url)
+    try:
+        await store.migrate()
+
+        async def one(h: int) -> None:
+            hid = f"{prefix}{h}"
+            await store.create_home(Home(hid, f"Bench home {h}"))
+            await store.create_resident(Resident(f"{hid}-r1", hid, "R"))
+            for kind, suffix in DEVICE_SUFFIX.items():
+                await store.create_device(Device(f"{hid}-{suffix}", hid, kind, f"{hid}-r1"))
+            await store.create_contact(hid, "family", latency.contact_phone(h), "zh-CN", 1)
+
+        for start in range(0, homes, 50):
+            await asyncio.gather(*(one(h) for h in range(start, min(start + 50, homes))))
+    finally:
+        await store.close()
+
+
+def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "eldercare", "serve"], env=env, stdout=fh, stderr=fh
+        )
+
+
+async def _ready(api: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=api, timeout=5) as client:
+        while True:
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    resp = await client.post(
+                        "/api/v1/auth/token",
+                        data={"username": "admin", "password": ADMIN_PASSWORD},
+                    )
+                    token: str = resp.json()["access_token"]
+                    return token
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the service at {api} was not ready in {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+
+
+async def _latency_part(
+    cfg: BenchConfig, mqtt_port: int, db_url: str, work: Path
+) -> latency.Latency:
+    api_port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
+    env.update(
+        ELDERCARE_DATABASE_URL=db_url,
+        ELDERCARE_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
+        ELDERCARE_API_PORT=str(api_port),
+        ELDERCARE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        ELDERCARE_MQTT_CLIENT_ID="bench-serve",
+        ELDERCARE_LOG_FORMAT="json",
+        ELDERCARE_LOG_LEVEL="WARNING",
+    )
+    proc = _serve(env, work / "serve.log")
+    try:
+        api = f"http://127.0.0.1:{api_port}"
+        token = await _ready(api)
+        return await latency.measure(
+            pid=proc.pid,
+            api=api,
+            token=token,
+            mqtt_port=mqtt_port,
+            homes=cfg.homes,
+            seconds=cfg.seconds,
+            probes=min(cfg.probes, cfg.homes),
+            prefix=cfg.prefix,
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="eldercare-bench-"))
+    broker = TempMosquitto(work)
+    broker.start()
+    pg = start_postgres()
+    try:
+        with psycopg.connect(pg.url(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE bench")
+        db_url = pg.url("bench")
+        t0 = time.perf_counter()
+        asyncio.run(provision(db_url, cfg.homes, cfg.prefix))
+        provision_s = time.perf_counter() - t0
+        tp = throughput.measure(broker.port, db_url, cfg.messages, min(cfg.homes, 1000), cfg.prefix)
+        lat = asyncio.run(_latency_part(cfg, broker.port, db_url, work))
+    finally:
+        broker.stop()
+        stop_postgres(pg)
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count()},
+        "config": {
+            "homes": cfg.homes,
+            "messages": cfg.messages,
+            "seconds": cfg.seconds,
+            "probes": cfg.probes,
+        },
+        "provision_s": round(provision_s, 1),
+        "throughput": {
+            "messages": tp.messages,
+            "publisher_msgs_per_s": round(tp.messages / tp.publish_s),
+            "bare_paho_msgs_per_s": round(tp.messages / tp.bare_s),
+            "pipeline_msgs_per_s": round(tp.messages / tp.pipeline_s),
+            "pipeline_over_bare": round(tp.ratio, 2),
+            "pipeline_batches": tp.batches,
+        },
+        "latency": lat.summary(),
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    tp, lat = result["throughput"], result["latency"]
+
+    def ms(doc: dict[str, Any], key: str) -> str:
+        value = doc[key]
+        return "-" if value is None else f"{value:.1f}"
+
+    rows = [
+        ("(a) bare paho subscriber", f"{tp['bare_paho_msgs_per_s']:,} msg/s"),
+        ("(b) full pipeline", f"{tp['pipeline_msgs_per_s']:,} msg/s"),
+        ("    pipeline / bare", f"{tp['pipeline_over_bare']:.2f}  (target ≥ 0.5)"),
+        (
+            "(c) publish → SSE p50 / p99",
+            f"{ms(lat['publish_to_sse_ms'], 'p50')} / {ms(lat['publish_to_sse_ms'], 'p99')} ms"
+            f"  ({lat['publish_to_sse_ms']['seen']} of {lat['probes']})  (target p99 ≤ 50)",
+        ),
+        (
+            "    publish → SMS request p50 / p99",
+            f"{ms(lat['publish_to_sms_request_ms'], 'p50')} / "
+            f"{ms(lat['publish_to_sms_request_ms'], 'p99')} ms  (target p99 ≤ 100)",
+        ),
+        (
+            "(d) service CPU / RSS",
+            f"{lat['service_cpu_percent']} % / {lat['service_rss_mb']} MB "
+            f"with {lat['homes']} homes at {lat['background_msgs_per_s']} msg/s",
+        ),
+        (
+            "    idle (registry loaded)",
+            f"{lat['idle_cpu_percent']} % / {lat['idle_rss_mb']} MB",
+        ),
+        (
+            "    load per 1,000 homes",
+            f"{lat['cpu_percent_per_1000_homes']} % CPU, {lat['rss_mb_per_1000_homes']} MB",
+        ),
+    ]
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def main(cfg: BenchConfig, json_path: Path) -> int:
+    import logging
+
+    logging.getLogger("eldercare").setLevel(logging.WARNING)  # the in-process service
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)
+    result = run_bench(cfg)
+    print(table(result))
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(result, indent=2))
+    print(f"figures written to {json_path}")
+    return 0

@@ -1,0 +1,189 @@
+"""Bench parts (c) and (d): alert latency under background load, and the service's
+CPU and memory per 1,000 homes.
+
+The service runs as its own process (``eldercare serve``) so its CPU time and
+RSS can be read from /proc. A load thread sends every home's vitals once a
+second; meanwhile SOS buttons are pressed in turn, each in another home, and
+the time from the MQTT publish to the SSE ``raised`` event (and, when a
+Twilio-compatible server is given, to its SMS request) is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+
+from simulators.load import LoadReport, run_load
+from simulators.player import close, connect
+
+
+@dataclass(slots=True)
+class Latency:
+    homes: int
+    seconds: float
+    probes: int
+    to_sse_ms: list[float] = field(default_factory=list)
+    to_sms_ms: list[float] = field(default_factory=list)
+    cpu_percent: float = 0.0
+    rss_mb: float = 0.0
+    idle_cpu_percent: float = 0.0
+    idle_rss_mb: float = 0.0
+    load: LoadReport | None = None
+
+    @staticmethod
+    def _pct(values: list[float], q: float) -> float | None:
+        return float(np.percentile(values, q)) if values else None
+
+    def summary(self) -> dict[str, Any]:
+        per_k = 1000 / self.homes if self.homes else 0
+        return {
+            "homes": self.homes,
+            "seconds": round(self.seconds, 1),
+            "probes": self.probes,
+            "publish_to_sse_ms": {
+                "seen": len(self.to_sse_ms),
+                "p50": self._pct(self.to_sse_ms, 50),
+                "p99": self._pct(self.to_sse_ms, 99),
+            },
+            "publish_to_sms_request_ms": {
+                "seen": len(self.to_sms_ms),
+                "p50": self._pct(self.to_sms_ms, 50),
+                "p99": self._pct(self.to_sms_ms, 99),
+            },
+            "service_cpu_percent": round(self.cpu_percent, 1),
+            "service_rss_mb": round(self.rss_mb, 1),
+            "idle_cpu_percent": round(self.idle_cpu_percent, 1),
+            "idle_rss_mb": round(self.idle_rss_mb, 1),
+            # what the load adds over the idle service (registry already loaded)
+            "cpu_percent_per_1000_homes": round(
+                max(self.cpu_percent - self.idle_cpu_percent, 0) * per_k, 1
+            ),
+            "rss_mb_per_1000_homes": round(max(self.rss_mb - self.idle_rss_mb, 0) * per_k, 1),
+            "background_msgs_per_s": round(self.load.rate, 0) if self.load else None,
+            "background_late_seconds": self.load.late_ticks if self.load else None,
+        }
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        parts = fh.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(parts[11]) + int(parts[12])) / ticks
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def _watch_sse(
+    api: str, token: str, seen: dict[str, float], ready: asyncio.Event, stop: asyncio.Event
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=api, timeout=None) as client,
+        client.stream(
+            "GET", "/api/v1/alerts/stream", headers={"Authorization": f"Bearer {token}"}
+        ) as resp,
+    ):
+        ready.set()
+        async for line in resp.aiter_lines():
+            if stop.is_set():
+                return
+            if not line.startswith("data:"):
+                continue
+            doc = json.loads(line[5:])
+            if doc.get("change") == "raised" and doc.get("kind") == "sos":
+                seen.setdefault(doc["home_id"], time.perf_counter())
+
+
+async def measure(
+    *,
+    pid: int,
+    api: str,
+    token: str,
+    mqtt_port: int,
+    homes: int,
+    seconds: float,
+    probes: int,
+    prefix: str,
+    sms_requests: Any = None,
+) -> Latency:
+    """``sms_requests``: a callable returning {phone: perf_counter time} of SMS requests
+    received by a Twilio-compatible server (None: not measured)."""
+    result = Latency(homes, seconds, probes)
+    seen: dict[str, float] = {}
+    ready, stop = asyncio.Event(), asyncio.Event()
+    watcher = asyncio.create_task(_watch_sse(api, token, seen, ready, stop))
+    await asyncio.wait_for(ready.wait(), 10)
+
+    load_client = connect("127.0.0.1", mqtt_port)
+    stop_load = threading.Event()
+    load_report: list[LoadReport] = []
+
+    def background() -> None:
+        load_report.append(
+            run_load(load_client, homes, seconds, prefix=prefix, should_stop=stop_load.is_set)
+        )
+
+    loader = threading.Thread(target=background, name="bench-load")
+    idle0, i0 = _cpu_seconds(pid), time.perf_counter()
+    await asyncio.sleep(2.0)
+    result.idle_cpu_percent = 100 * (_cpu_seconds(pid) - idle0) / (time.perf_counter() - i0)
+    result.idle_rss_mb = _rss_mb(pid)
+    cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
+    loader.start()
+    probe_client = connect("127.0.0.1", mqtt_port)
+    sent: dict[str, float] = {}
+    try:
+        await asyncio.sleep(min(2.0, seconds / 4))  # let the load reach its pace
+        gap = max(0.2, (seconds * 0.6) / max(probes, 1))
+        for k in range(probes):
+            home = f"{prefix}{k}"
+            payload = json.dumps({"ts": _now_iso(), "seq": 10_000_000 + k, "action": "press"})
+            sent[home] = time.perf_counter()
+            probe_client.publish(f"eldercare/v1/{home}/{home}-sos/event", payload, qos=1)
+            await asyncio.sleep(gap)
+        deadline = time.perf_counter() + 10
+        while len(seen) < len(sent) and time.perf_counter() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    finally:
+        stop_load.set()
+        await asyncio.to_thread(loader.join, 30)
+        cpu1, t1 = _cpu_seconds(pid), time.perf_counter()
+        result.rss_mb = _rss_mb(pid)
+        close(probe_client)
+        close(load_client)
+        stop.set()
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    result.cpu_percent = 100 * (cpu1 - cpu0) / (t1 - t0)
+    result.load = load_report[0] if load_report else None
+    result.to_sse_ms = [1000 * (seen[h] - sent[h]) for h in sent if h in seen]
+    if sms_requests is not None:
+        got: dict[str, float] = sms_requests()
+        result.to_sms_ms = [
+            1000 * (got[phone] - sent[h])
+            for h in sent
+            if (phone := contact_phone(int(h[len(prefix) :]))) in got
+        ]
+    return result
+
+
+def contact_phone(index: int) -> str:
+    """The family contact the bench gives home number ``index``."""
+    return f"+86139{index:08d}"
+
+
+def _now_iso() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,151 @@
+"""Bench parts (a) and (b): a bare paho subscriber's receive rate, and the full
+pipeline's sustained rate, drained from the same queued messages on one broker.
+
+N native ``bed_band`` messages (QoS 1) are queued for two persistent sessions;
+each session is then drained and timed: the bare subscriber only counts (paho
+acks for it), the gateway decodes, validates, persists on TimescaleDB by COPY,
+runs the detectors and alerts, and acks after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+TOPIC = "eldercare/v1/+/+/event"
+ADMIN_PASSWORD = "bench-admin-password"
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    messages: int
+    publish_s: float
+    bare_s: float
+    pipeline_s: float
+    batches: int
+
+    @property
+    def ratio(self) -> float:
+        return self.bare_s / self.pipeline_s if self.pipeline_s else 0.0
+
+
+def _session(port: int, client_id: str) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = 4000
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
+    return client
+
+
+def register_session(port: int, client_id: str) -> None:
+    """Subscribe once and leave, so the broker queues messages for this session."""
+    client = _session(port, client_id)
+    done = threading.Event()
+    client.on_subscribe = lambda *a: done.set()
+    client.loop_start()
+    client.subscribe(TOPIC, qos=1)
+    done.wait(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def publish_vitals(port: int, n: int, homes: int, prefix: str) -> float:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{prefix}")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    t0 = datetime.now(UTC) - timedelta(hours=1)
+    start = time.perf_counter()
+    last = None
+    for i in range(n):
+        h = i % homes
+        payload = {
+            "ts": (t0 + timedelta(milliseconds=i)).isoformat(timespec="milliseconds"),
+            "seq": i,
+            "hr": 60 + i % 15,
+            "rr": 14 + i % 3,
+            "in_bed": True,
+            "movement": i % 20,
+        }
+        topic = f"eldercare/v1/{prefix}{h}/{prefix}{h}-bed/event"
+        last = client.publish(topic, json.dumps(payload), qos=1)
+    if last is not None:
+        last.wait_for_publish(300)
+    elapsed = time.perf_counter() - start
+    client.disconnect()
+    client.loop_stop()
+    return elapsed
+
+
+def drain_bare(port: int, n: int, client_id: str) -> float:
+    got = 0
+    done = threading.Event()
+
+    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        nonlocal got
+        got += 1
+        if got >= n:
+            done.set()
+
+    client = _session(port, client_id)
+    client.on_message = on_message
+    start = time.perf_counter()
+    client.loop_start()
+    finished = done.wait(600)
+    elapsed = time.perf_counter() - start
+    client.disconnect()
+    client.loop_stop()
+    if not finished:
+        raise RuntimeError(f"the bare subscriber got {got} of {n} messages")
+    return elapsed
+
+
+async def drain_pipeline(port: int, db_url: str, n: int, client_id: str) -> tuple[float, int]:
+    """The real gateway and pipeline (composition as in eldercare.app), timed to the
+    last committed message."""
+    from eldercare.app import Service
+    from eldercare.localservers import _free_port
+    from eldercare.settings import Settings
+
+    settings = Settings.load(env={}).with_(
+        mqtt_url=f"mqtt://127.0.0.1:{port}",
+        database_url=db_url,
+        api_port=_free_port(),
+        admin_password=ADMIN_PASSWORD,
+        mqtt_client_id=client_id,
+        batch_max=5000,
+    )
+    service = Service(settings)
+    async with service:
+        start = time.perf_counter()
+        task = asyncio.create_task(service.run())
+        while service.metrics.value("eldercare_messages_processed_total") < n:
+            if task.done():
+                task.result()
+                raise RuntimeError("the service stopped before it processed everything")
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - start
+        batches = int(service.metrics.value("eldercare_batches_total"))
+        service.request_stop()
+        await task
+    return elapsed, batches
+
+
+def measure(port: int, db_url: str, n: int, homes: int, prefix: str) -> Throughput:
+    register_session(port, "bench-bare")
+    register_session(port, "bench-gw")
+    pub_s = publish_vitals(port, n, homes, prefix)
+    bare_s = drain_bare(port, n, "bench-bare")
+    pipe_s, batches = asyncio.run(drain_pipeline(port, db_url, n, "bench-gw"))
+    return Throughput(n, pub_s, bare_s, pipe_s, batches)
