@@ -4,10 +4,12 @@
 
 - ``handle_finding`` raises or updates the one open alert per (home, subject,
   kind), idempotently (a redelivered reading changes nothing), publishes the
-  change to live watchers and, for a new critical alert, notifies family
-  contact #1 (DOMAIN.md escalation, step 0 s).
+  change to live watchers and gives the alert its escalation ladder
+  (``alerts/escalation.py``; a severity raised by a repeat gets the worse ladder).
 - ``acknowledge`` / ``dispatch`` / ``arrive`` / ``resolve`` move the status
-  forward; an illegal move raises ``IllegalTransition`` with a reason.
+  forward; an illegal move raises ``IllegalTransition`` with a reason; each
+  move stops the escalation steps it ends (acknowledged: the "not acknowledged"
+  steps; on site: the "not on site" ones too; resolved: all).
 """
 
 from __future__ import annotations
@@ -16,12 +18,10 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from alerts.escalation import Escalation
 from alerts.events import AlertBus
 from alerts.lifecycle import IllegalTransition, check_transition
-from alerts.messages import alert_text
-from alerts.notifiers import Notice, Notifier, send_all
 from eldercare.clock import Clock
 from eldercare.domain import (
     Alert,
@@ -30,11 +30,10 @@ from eldercare.domain import (
     Clearance,
     Finding,
     Outcome,
-    Severity,
     TimelineEntry,
 )
 from eldercare.metrics import Metrics
-from eldercare.store.base import AlertFilter, NotFound, StatusUpdate, Store
+from eldercare.store.base import AlertFilter, StatusUpdate, Store, StoreError
 
 log = logging.getLogger("eldercare.alerts")
 
@@ -45,17 +44,18 @@ class AlertService:
         store: Store,
         clock: Clock,
         bus: AlertBus,
-        notifiers: list[Notifier],
         metrics: Metrics,
         *,
         response_window_s: float,
         default_timezone: str,
         care_centre_phone: str,
+        escalation: Escalation | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.bus = bus
-        self.notifiers = notifiers
+        self.escalation = escalation
+        """None: alerts reach the care-centre screen only (no SMS, no calls)."""
         self.metrics = metrics
         self.response_window_s = response_window_s
         self.default_timezone = default_timezone
@@ -85,8 +85,8 @@ class AlertService:
             extra={"alert_id": alert.id, "kind": alert.kind.value, "home_id": alert.home_id},
         )
         self.bus.publish("raised" if change.created else "repeated", alert)
-        if change.created and alert.severity is Severity.CRITICAL:
-            self._spawn(self._notify_first_contact(alert))
+        if self.escalation is not None:
+            await self.escalation.schedule(alert)  # a durable row per step, before we return
         return change
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -98,56 +98,6 @@ class AlertService:
         """Wait for notifications under way (shutdown: flush before close)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
-
-    async def _notify_first_contact(self, alert: Alert) -> None:
-        try:
-            contacts = await self.store.list_contacts(alert.home_id)
-            home = await self.store.get_home(alert.home_id)
-            resident = None
-            if alert.resident_id:
-                try:
-                    resident = await self.store.get_resident(alert.resident_id)
-                except NotFound:
-                    resident = None
-        except Exception:
-            log.exception("cannot load contacts for alert %s", alert.id)
-            return
-        if not contacts:
-            log.warning("alert %s: home %s has no family contact", alert.id, alert.home_id)
-            await self.store.add_timeline(
-                TimelineEntry(
-                    alert.id, self.clock.now(), "notify_skipped", None, {"reason": "no contact"}
-                )
-            )
-            return
-        contact = min(contacts, key=lambda c: (c.priority, c.id))
-        try:
-            tz = ZoneInfo(home.timezone)
-        except (KeyError, ValueError):
-            tz = ZoneInfo(self.default_timezone)
-        who = resident.name if resident else home.name
-        text = alert_text(
-            contact.language, who, alert.kind, alert.raised_at, tz, self.care_centre_phone
-        )
-        notice = Notice(alert, contact, home, resident, text)
-        for channel, status in await send_all(self.notifiers, notice, self.metrics):
-            await self.store.add_timeline(
-                TimelineEntry(
-                    alert.id,
-                    self.clock.now(),
-                    "notified",
-                    None,
-                    {
-                        "channel": channel,
-                        "recipient": contact.phone,
-                        "contact_id": contact.id,
-                        "contact_name": contact.name,
-                        "status": status,
-                        "text": text,
-                    },
-                )
-            )
-        self.bus.publish("notified", alert)
 
     async def handle_clearance(self, clearance: Clearance) -> Alert | None:
         """Write the cleared condition on the open alert's timeline; resolve it
@@ -229,6 +179,11 @@ class AlertService:
                     extra={"alert_id": alert_id, "actor": actor, "status": wanted.value},
                 )
                 self.bus.publish(wanted.value, moved)
+                if self.escalation is not None:
+                    try:
+                        await self.escalation.on_status(moved)
+                    except StoreError:  # harmless: every step re-checks the status first
+                        log.exception("alert %s: could not cancel its escalation steps", alert_id)
                 return moved
         latest = await self.store.get_alert(alert_id)
         raise IllegalTransition(

@@ -19,16 +19,30 @@ use local ``Annotated[User, Depends(...)]`` aliases; they must not use
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from alerts.lifecycle import IllegalTransition
-from dashboard_api import auth, routes_alerts, routes_health, routes_registry, routes_users
+from dashboard_api import (
+    auth,
+    routes_alerts,
+    routes_health,
+    routes_registry,
+    routes_reports,
+    routes_twilio,
+    routes_users,
+    routes_vitals,
+)
 from dashboard_api.context import AppContext
 from eldercare.store.base import Conflict, NotFound, StoreUnavailable
 
 log = logging.getLogger("eldercare.api")
+
+STATIC = Path(__file__).parent / "static"
 
 DESCRIPTION = """\
 Care-centre API of the eldercare safety-monitoring service: live alerts and the
@@ -37,7 +51,18 @@ contacts, and care-centre accounts.
 
 Log in at `POST /api/v1/auth/token` and send `Authorization: Bearer <token>`.
 Roles: **operator** (watch, acknowledge, dispatch, resolve), **supervisor**
-(+ registry), **admin** (+ accounts).
+(+ registry, reports), **admin** (+ accounts). Failed logins are limited per
+username and per address (429 with `Retry-After`).
+
+Lists page with a cursor: pass the `next_cursor` of one page as `?cursor=` to
+get the next. Errors are JSON `{"detail": ...}`: 401 no or bad token, 403 the
+role does not allow it, 404 not found, 409 a conflict (an illegal alert
+transition, a taken id, a home with open alerts), 422 invalid input.
+
+The live stream `GET /api/v1/alerts/stream` is Server-Sent Events with
+`Last-Event-ID` replay; it alone also takes the token as `?access_token=`,
+because browsers cannot send headers with EventSource. The care-centre
+screen is served at `/`.
 """
 
 TAGS = [
@@ -45,6 +70,7 @@ TAGS = [
     {"name": "alerts", "description": "Alerts, their timelines, staff actions, live stream."},
     {"name": "registry", "description": "Homes, residents, devices and family contacts."},
     {"name": "users", "description": "Care-centre accounts (admin only)."},
+    {"name": "reports", "description": "Response times against the window (supervisors)."},
     {"name": "health", "description": "Probes and Prometheus metrics (no token)."},
 ]
 
@@ -67,6 +93,30 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "the database is unavailable; try again"}, status_code=503)
 
 
+def _document_errors(app: FastAPI) -> None:
+    """Our own 422s carry a sentence in ``detail``, FastAPI's a list of field
+    errors: the documented schema says both."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        found = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if found is not None:
+            found["properties"]["detail"] = {
+                "title": "Detail",
+                "description": "A sentence, or the list of invalid fields",
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+                ],
+            }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(ctx: AppContext) -> FastAPI:
     app = FastAPI(
         title="Eldercare safety monitoring",
@@ -74,12 +124,23 @@ def create_app(ctx: AppContext) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
     )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def screen() -> FileResponse:
+        """The care-centre screen (plain HTML, CSS and JS)."""
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
     tokens = auth.Auth(ctx)
     app.include_router(auth.build_router(tokens))
     app.include_router(routes_alerts.build_router(ctx, tokens))
     app.include_router(routes_registry.build_router(ctx, tokens))
+    app.include_router(routes_vitals.build_router(ctx, tokens))
     app.include_router(routes_users.build_router(ctx, tokens))
+    app.include_router(routes_reports.build_router(ctx, tokens))
     app.include_router(routes_health.build_router(ctx))
+    app.include_router(routes_twilio.build_router(ctx))
+    _document_errors(app)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(IllegalTransition, _illegal_transition)

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from detectors.config import check_overrides
 from eldercare.domain import (
     E164_PATTERN,
     ID_PATTERN,
@@ -41,6 +42,13 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+def _check_rules(value: dict[str, float]) -> dict[str, float]:
+    problems = check_overrides(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value
+
+
 def check_device_fields(kind: DeviceKind, resident_id: str | None) -> None:
     """Raise ValueError when the device fields do not fit together."""
     if kind is DeviceKind.BED_BAND and resident_id is None:
@@ -48,6 +56,8 @@ def check_device_fields(kind: DeviceKind, resident_id: str | None) -> None:
 
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN.pattern)]
+MAX_ROW_ID = 2**63 - 1
+"""Largest id a database row can have (64-bit signed); larger path ids are a 422."""
 Phone = Annotated[
     str,
     StringConstraints(pattern=E164_PATTERN.pattern),
@@ -62,6 +72,11 @@ Language = Literal["zh-CN", "en"]
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 LimitName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+RuleValues = Annotated[
+    dict[LimitName, float],
+    AfterValidator(_check_rules),
+    Field(description="Detector settings by name (see GET /api/v1/homes/{id}/rules)"),
+]
 
 
 class _Body(BaseModel):
@@ -97,6 +112,9 @@ class HomeCreate(_Body):
     timezone: TimeZone | None = Field(
         default=None, description="IANA time zone; the service default when omitted"
     )
+    rules: RuleValues = Field(
+        default_factory=dict, description='Per-home detector overrides, e.g. {"bed_exit_min": 45}'
+    )
 
 
 class HomeRead(_Read):
@@ -104,12 +122,26 @@ class HomeRead(_Read):
     name: str
     address: str
     timezone: str
+    rules: dict[str, float] = Field(default_factory=dict)
 
 
 class HomeUpdate(_Update):
     name: Name | None = None
     address: Text | None = None
     timezone: TimeZone | None = None
+    rules: RuleValues | None = None
+
+
+class RuleRead(BaseModel):
+    """One detector setting as it applies to a home (and resident)."""
+
+    name: str
+    value: float
+    default: float
+    unit: str
+    set_by: Literal["default", "home", "resident"]
+    rule: str
+    source: str = Field(description="where the default comes from (DOMAIN.md)")
 
 
 class DeviceStatusRead(BaseModel):
@@ -122,9 +154,21 @@ class DeviceStatusRead(BaseModel):
     battery: float | None
 
 
+class LatestVitalsRead(BaseModel):
+    device_id: str
+    resident_id: str
+    ts: datetime = Field(description="when the bed band measured it")
+    hr: float | None = Field(description="heart rate, beats/min; null when not measured")
+    rr: float | None = Field(description="respiration, breaths/min; null when not measured")
+    in_bed: bool | None
+
+
 class HomeStatusRead(BaseModel):
     home_id: str
     devices: list[DeviceStatusRead]
+    vitals: list[LatestVitalsRead] = Field(
+        description="per bed band, its newest reading with vital signs"
+    )
 
 
 # --- residents ------------------------------------------------------------------
@@ -134,7 +178,7 @@ class ResidentCreate(_Body):
     id: Id
     home_id: Id
     name: Name
-    limits: dict[LimitName, float] = Field(
+    limits: RuleValues = Field(
         default_factory=dict, description='Personal detector limits, e.g. {"hr_low": 45}'
     )
 
@@ -148,7 +192,49 @@ class ResidentRead(_Read):
 
 class ResidentUpdate(_Update):
     name: Name | None = None
-    limits: dict[LimitName, float] | None = None
+    limits: RuleValues | None = None
+
+
+class VitalsBucketRead(BaseModel):
+    start: datetime = Field(description="start of the bucket (aligned to the Unix epoch)")
+    count: int = Field(description="readings in the bucket")
+    min: float
+    avg: float
+    max: float
+
+
+class VitalsRead(BaseModel):
+    resident_id: str
+    metric: Literal["hr", "rr"]
+    start: datetime = Field(alias="from", description="first instant included")
+    end: datetime = Field(alias="to", description="first instant not included")
+    bucket_seconds: int
+    buckets: list[VitalsBucketRead] = Field(description="oldest first; empty buckets left out")
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        serialize_by_alias=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "resident_id": "h1-r1",
+                    "metric": "hr",
+                    "from": "2026-01-10T00:00:00Z",
+                    "to": "2026-01-10T01:00:00Z",
+                    "bucket_seconds": 60,
+                    "buckets": [
+                        {
+                            "start": "2026-01-10T00:00:00Z",
+                            "count": 6,
+                            "min": 61.0,
+                            "avg": 64.5,
+                            "max": 70.0,
+                        }
+                    ],
+                }
+            ]
+        },
+    )
 
 
 # --- devices --------------------------------------------------------------------
@@ -190,7 +276,7 @@ class ContactCreate(_Body):
     name: Name
     phone: Phone
     language: Language = "zh-CN"
-    priority: int = Field(default=1, ge=1, description="1 = called first")
+    priority: int = Field(default=1, ge=1, le=1000, description="1 = called first")
 
 
 class ContactRead(_Read):
@@ -206,7 +292,7 @@ class ContactUpdate(_Update):
     name: Name | None = None
     phone: Phone | None = None
     language: Language | None = None
-    priority: int | None = Field(default=None, ge=1)
+    priority: int | None = Field(default=None, ge=1, le=1000)
 
 
 # --- users ----------------------------------------------------------------------

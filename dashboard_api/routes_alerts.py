@@ -1,11 +1,12 @@
 """Alerts: the list, one alert with its timeline, staff actions and the live stream."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 
 from alerts.events import AlertBus, AlertEvent
@@ -13,6 +14,7 @@ from alerts.lifecycle import IllegalTransition, check_transition
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
 from dashboard_api.models import (
+    MAX_ROW_ID,
     AlertChangeRead,
     AlertDetail,
     AlertPage,
@@ -50,7 +52,7 @@ def _enum_list(kind: type[E], name: str, raw: list[str] | None) -> list[E]:
 def _cursor(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not raw.isdigit() or int(raw) > MAX_ROW_ID:
         raise HTTPException(422, "cursor: use the next_cursor of the previous page")
     return int(raw)
 
@@ -59,16 +61,50 @@ def _read(alert: Alert) -> AlertRead:
     return AlertRead.model_validate(alert)
 
 
-def format_event(event: AlertEvent) -> bytes:
+def format_event(event: AlertEvent, epoch: str) -> bytes:
     alert = AlertRead.model_validate(event.alert).model_dump()
     data = AlertChangeRead(**alert, change=event.change).model_dump_json()
-    return f"id: {event.id}\nevent: alert\ndata: {data}\n\n".encode()
+    return f"id: {epoch}-{event.id}\nevent: alert\ndata: {data}\n\n".encode()
 
 
-async def event_stream(bus: AlertBus, keepalive_s: float) -> AsyncIterator[bytes]:
-    """Alert changes as SSE until the client goes away (the response cancels us)."""
+def _control(name: str, event_id: str, **data: Any) -> bytes:
+    return f"id: {event_id}\nevent: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def parse_event_id(raw: str | None, epoch: str) -> int | None:
+    """The change number in a ``Last-Event-ID`` of this bus's epoch, else None."""
+    if not raw:
+        return None
+    got_epoch, _, number = raw.strip().partition("-")
+    if got_epoch != epoch or not number.isdigit():
+        return None
+    return int(number)
+
+
+async def event_stream(
+    bus: AlertBus, keepalive_s: float, last_event_id: str | None = None
+) -> AsyncIterator[bytes]:
+    """Alert changes as SSE until the client goes away (the response cancels us).
+
+    First a ``ready`` event carrying the current id (so a reconnect always has
+    a ``Last-Event-ID``), or, on a reconnect, the changes missed since
+    ``last_event_id``; when those are no longer kept, a ``reload`` event."""
     async with bus.watch() as queue:
-        yield b": connected\n\n"  # the client knows it is subscribed from here on
+        sent = bus.last_id
+        missed: list[AlertEvent] | None = []
+        if last_event_id:
+            after = parse_event_id(last_event_id, bus.epoch)
+            missed = None if after is None else bus.replay(after)
+        if missed is None:
+            yield _control(
+                "reload",
+                f"{bus.epoch}-{sent}",
+                reason="the changes since your last event are no longer kept; reload the list",
+            )
+        elif not last_event_id:
+            yield _control("ready", f"{bus.epoch}-{sent}")
+        for old in missed or ():
+            yield format_event(old, bus.epoch)
         while True:
             try:
                 async with asyncio.timeout(keepalive_s):
@@ -78,12 +114,16 @@ async def event_stream(bus: AlertBus, keepalive_s: float) -> AsyncIterator[bytes
                 continue
             if event is None:  # too slow: dropped by the bus; EventSource reconnects
                 return
-            yield format_event(event)
+            if event.id <= sent:  # already sent in the replay
+                continue
+            yield format_event(event, bus.epoch)
 
 
 def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
     Operator = Annotated[User, Depends(auth.require(Role.OPERATOR))]
+    AlertId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the alert's id")]
+    StreamOperator = Annotated[User, Depends(auth.require_stream(Role.OPERATOR))]
 
     @router.get("", response_model=AlertPage, summary="List alerts, newest first")
     async def list_alerts(
@@ -119,17 +159,36 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}}}},
     )
-    async def stream(_: Operator) -> StreamingResponse:
-        """One `alert` event per change, `data` = the alert with its `change`;
-        a comment line every 15 s keeps proxies from closing the connection."""
+    async def stream(
+        _: StreamOperator,
+        last_event_id: Annotated[
+            str | None,
+            Header(
+                alias="Last-Event-ID",
+                description="Sent by EventSource on reconnect: the changes since are replayed",
+            ),
+        ] = None,
+    ) -> StreamingResponse:
+        """Events:
+
+        - `ready` (first, `data` `{}`): subscribed; its `id` is the newest change.
+        - `alert`: one per change, `data` = the alert with its `change`.
+        - `reload`: after a reconnect with a `Last-Event-ID` whose changes are no
+          longer kept (the last 1,000, or the service restarted): fetch the list again.
+
+        Every event has an `id`; a client that reconnects with `Last-Event-ID`
+        (EventSource does this itself) is sent the changes it missed. A comment
+        line every 15 s keeps proxies from closing the connection. Browsers
+        cannot set headers on EventSource, so this endpoint also takes the token
+        as `?access_token=`."""
         return StreamingResponse(
-            event_stream(ctx.bus, ctx.sse_keepalive_s),
+            event_stream(ctx.bus, ctx.sse_keepalive_s, last_event_id),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
     @router.get("/{alert_id}", response_model=AlertDetail, summary="One alert with its timeline")
-    async def get_alert(alert_id: int, _: Operator) -> AlertDetail:
+    async def get_alert(alert_id: AlertId, _: Operator) -> AlertDetail:
         """Raised, notifications (channel, recipient, delivery status) and staff actions."""
         alert = await ctx.store.get_alert(alert_id)
         timeline = await ctx.store.get_timeline(alert_id)
@@ -144,28 +203,28 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Acknowledge",
         responses=ERRORS,
     )
-    async def acknowledge(alert_id: int, user: Operator) -> AlertRead:
+    async def acknowledge(alert_id: AlertId, user: Operator) -> AlertRead:
         """A member of staff has seen the alert and is on it."""
         return _read(await ctx.alerts.acknowledge(alert_id, user.username))
 
     @router.post(
         "/{alert_id}/dispatch", response_model=AlertRead, summary="Dispatch", responses=ERRORS
     )
-    async def dispatch(alert_id: int, body: DispatchRequest, user: Operator) -> AlertRead:
+    async def dispatch(alert_id: AlertId, body: DispatchRequest, user: Operator) -> AlertRead:
         """Somebody (`responder`) is on the way to the home."""
         return _read(await ctx.alerts.dispatch(alert_id, user.username, body.responder))
 
     @router.post(
         "/{alert_id}/arrive", response_model=AlertRead, summary="Arrive on site", responses=ERRORS
     )
-    async def arrive(alert_id: int, user: Operator) -> AlertRead:
+    async def arrive(alert_id: AlertId, user: Operator) -> AlertRead:
         """The responder is at the door."""
         return _read(await ctx.alerts.arrive(alert_id, user.username))
 
     @router.post(
         "/{alert_id}/resolve", response_model=AlertRead, summary="Resolve", responses=ERRORS
     )
-    async def resolve(alert_id: int, body: ResolveRequest, user: Operator) -> AlertRead:
+    async def resolve(alert_id: AlertId, body: ResolveRequest, user: Operator) -> AlertRead:
         """Close the alert with an `outcome` and an optional `note`."""
         if body.outcome is None:
             current = await ctx.store.get_alert(alert_id)

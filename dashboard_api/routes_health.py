@@ -7,14 +7,29 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from dashboard_api.context import AppContext
 from dashboard_api.models import Health, Readiness
+from eldercare.domain import Severity
+from eldercare.store.base import StoreError
 
 log = logging.getLogger("eldercare.api")
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
+DESCRIPTIONS = {
+    "eldercare_detector_seconds": "Time the detectors took per gateway batch",
+    "eldercare_pipeline_seconds": "Time per gateway batch through detectors and alerts",
+}
+
+
+def describe(ctx: AppContext) -> None:
+    """Help texts of the series this router renders; a counter others increment
+    (escalation steps, SMS outcomes…) renders as soon as it is first counted."""
+    for name, text in DESCRIPTIONS.items():
+        ctx.metrics.describe(name, "histogram", text)
+
 
 def build_router(ctx: AppContext) -> APIRouter:
     router = APIRouter(tags=["health"])
+    describe(ctx)
 
     @router.get("/healthz", response_model=Health, summary="Liveness")
     async def healthz() -> Health:
@@ -48,7 +63,23 @@ def build_router(ctx: AppContext) -> APIRouter:
         responses={200: {"content": {"text/plain": {}}}},
     )
     async def metrics() -> PlainTextResponse:
-        """Counters and gauges in the Prometheus text format 0.0.4."""
+        """Counters, gauges and histograms in the Prometheus text format 0.0.4:
+        ingest (`eldercare_messages_received_total`, `eldercare_readings_stored_total`),
+        dead letters by reason (`eldercare_dead_letters_total`), open alerts by severity
+        (`eldercare_open_alerts`, read from the store), alerts, notifications,
+        escalation and SMS outcomes, detector and pipeline latency."""
+        try:
+            open_alerts = await ctx.store.count_open_alerts()
+        except StoreError as exc:  # metrics must still render; the gauge is left out
+            log.warning("open alert count failed: %s", exc)
+            open_alerts = None
+        if open_alerts is not None:
+            values: dict[tuple[tuple[str, str], ...], float] = {
+                (("severity", s.value),): float(open_alerts.get(s, 0)) for s in Severity
+            }
+            ctx.metrics.gauge(
+                "eldercare_open_alerts", lambda: values, "Alerts not resolved, by severity"
+            )
         return PlainTextResponse(ctx.metrics.render(), media_type=PROMETHEUS_TEXT)
 
     return router

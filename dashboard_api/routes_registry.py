@@ -7,13 +7,14 @@ row still in use is a 409 with the store's reason.
 """
 
 from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
 from dashboard_api.models import (
+    MAX_ROW_ID,
     ContactCreate,
     ContactRead,
     ContactUpdate,
@@ -25,11 +26,14 @@ from dashboard_api.models import (
     HomeRead,
     HomeStatusRead,
     HomeUpdate,
+    LatestVitalsRead,
     ResidentCreate,
     ResidentRead,
     ResidentUpdate,
+    RuleRead,
     check_device_fields,
 )
+from detectors.config import DEFAULTS
 from eldercare.domain import Device, DeviceKind, Home, Resident, Role, User
 from eldercare.store.base import NotFound
 
@@ -54,6 +58,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["registry"])
     Operator = Annotated[User, Depends(auth.require(Role.OPERATOR))]
     Supervisor = Annotated[User, Depends(auth.require(Role.SUPERVISOR))]
+    ContactId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the contact's id")]
     store = ctx.store
 
     async def check_resident(home_id: str, resident_id: str | None) -> None:
@@ -78,7 +83,9 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         responses=WRITE_ERRORS,
     )
     async def create_home(body: HomeCreate, _: Supervisor) -> Home:
-        home = Home(body.id, body.name, body.address, body.timezone or ctx.settings.timezone)
+        home = Home(
+            body.id, body.name, body.address, body.timezone or ctx.settings.timezone, body.rules
+        )
         created = await store.create_home(home)
         ctx.on_registry_change()
         return created
@@ -109,7 +116,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
 
     @router.get("/homes/{home_id}/status", response_model=HomeStatusRead, summary="Device status")
     async def home_status(home_id: str, _: Operator) -> HomeStatusRead:
-        """Per device: online, last seen and battery."""
+        """Per device: online, last seen and battery; per bed band its latest vital signs."""
         await store.get_home(home_id)
         devices = await store.list_devices(home_id)
         liveness = {lv.device_id: lv for lv in await store.list_liveness(home_id)}
@@ -127,7 +134,54 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
                     battery=lv.battery if lv else None,
                 )
             )
-        return HomeStatusRead(home_id=home_id, devices=rows)
+        vitals = [
+            LatestVitalsRead(
+                device_id=v.device_id,
+                resident_id=v.resident_id,
+                ts=v.ts,
+                hr=v.hr,
+                rr=v.rr,
+                in_bed=v.in_bed,
+            )
+            for v in await store.latest_vitals(home_id)
+        ]
+        return HomeStatusRead(home_id=home_id, devices=rows, vitals=vitals)
+
+    @router.get(
+        "/homes/{home_id}/rules", response_model=list[RuleRead], summary="Detector settings"
+    )
+    async def home_rules(
+        home_id: str, _: Operator, resident_id: str | None = None
+    ) -> list[RuleRead]:
+        """Every detector setting as it applies to the home (and to a resident of it,
+        with ``resident_id``): the value, who set it, and the default's source."""
+        home = await store.get_home(home_id)
+        limits: dict[str, float] = {}
+        if resident_id is not None:
+            resident = await store.get_resident(resident_id)
+            if resident.home_id != home_id:
+                raise HTTPException(404, f"resident {resident_id} does not live in {home_id}")
+            limits = resident.limits
+        rows = []
+        for name, default in DEFAULTS.items():
+            set_by: Literal["default", "home", "resident"] = "default"
+            value = default.value
+            if name in home.rules:
+                set_by, value = "home", home.rules[name]
+            if name in limits:
+                set_by, value = "resident", limits[name]
+            rows.append(
+                RuleRead(
+                    name=name,
+                    value=value,
+                    default=default.value,
+                    unit=default.unit,
+                    set_by=set_by,
+                    rule=default.rule,
+                    source=default.source,
+                )
+            )
+        return rows
 
     # --- residents ----------------------------------------------------------------
     @router.get("/residents", response_model=list[ResidentRead], summary="List residents")
@@ -253,7 +307,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         return ContactRead.model_validate(contact)
 
     @router.get("/contacts/{contact_id}", response_model=ContactRead, summary="One contact")
-    async def get_contact(contact_id: int, _: Operator) -> ContactRead:
+    async def get_contact(contact_id: ContactId, _: Operator) -> ContactRead:
         return ContactRead.model_validate(await store.get_contact(contact_id))
 
     @router.patch(
@@ -262,7 +316,9 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Change a contact",
         responses=WRITE_ERRORS,
     )
-    async def update_contact(contact_id: int, body: ContactUpdate, _: Supervisor) -> ContactRead:
+    async def update_contact(
+        contact_id: ContactId, body: ContactUpdate, _: Supervisor
+    ) -> ContactRead:
         return ContactRead.model_validate(await store.update_contact(contact_id, body.changes()))
 
     @router.delete(
@@ -271,7 +327,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Remove a contact",
         responses=WRITE_ERRORS,
     )
-    async def delete_contact(contact_id: int, _: Supervisor) -> Response:
+    async def delete_contact(contact_id: ContactId, _: Supervisor) -> Response:
         await store.delete_contact(contact_id)
         return Response(status_code=204)
 

@@ -11,17 +11,20 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import uvicorn
 
+from alerts.channels import SmsChannel, VoiceChannel
+from alerts.escalation import EscalationEngine
 from alerts.events import AlertBus
-from alerts.notifiers import ConsoleNotifier, Notifier
+from alerts.policy import load_policy
 from alerts.service import AlertService
+from alerts.twilio_channels import build_channels, close_channels
 from dashboard_api.app import create_app
 from dashboard_api.context import AppContext
-from detectors.sos import SosDetector
+from detectors.runtime import DetectorRuntime
 from eldercare.clock import Clock, make_clock
 from eldercare.domain import Role, User
 from eldercare.embedded_broker import EmbeddedBroker
@@ -65,14 +68,22 @@ class Service:
         self,
         settings: Settings,
         *,
-        notifiers: list[Notifier] | None = None,
+        sms: SmsChannel | None = None,
+        voice: VoiceChannel | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or make_clock(settings.clock)
         self.metrics = Metrics()
         self.bus = AlertBus()
-        self.notifiers: list[Notifier] = notifiers if notifiers is not None else [ConsoleNotifier()]
+        # Twilio when ELDERCARE_TWILIO_ACCOUNT_SID/_AUTH_TOKEN/_FROM are set, else the console.
+        if sms is None or voice is None:
+            built_sms, built_voice = build_channels(settings)
+            sms, voice = sms or built_sms, voice or built_voice
+        self.sms: SmsChannel = sms
+        self.voice: VoiceChannel = voice
+        self.policy = load_policy(settings.escalation_policy)  # a bad file stops the start
+        self.escalation: EscalationEngine | None = None
         self.generated_admin_password: str | None = None
         self._stop = asyncio.Event()
         self._broker: EmbeddedBroker | None = None
@@ -105,20 +116,42 @@ class Service:
             raise
         registry = RegistryCache(self._store)
         await registry.load()
+        self.escalation = EscalationEngine(
+            self._store,
+            self.clock,
+            self.bus,
+            self.metrics,
+            self.policy,
+            self.sms,
+            self.voice,
+            care_centre_phone=s.care_centre_phone,
+            default_timezone=s.timezone,
+            public_url=s.public_url,
+            sms_quota_per_hour=s.sms_quota_per_hour,
+        )
         self.alerts = AlertService(
             self._store,
             self.clock,
             self.bus,
-            self.notifiers,
             self.metrics,
             response_window_s=s.response_window,
             default_timezone=s.timezone,
             care_centre_phone=s.care_centre_phone,
+            escalation=self.escalation,
+        )
+        self.detectors = DetectorRuntime(
+            self._store, default_timezone=s.timezone, follow_events=s.clock == "event"
         )
         self._pipeline = Pipeline(
-            [SosDetector()], self.alerts, self.clock, registry.lookup, self.metrics
+            [self.detectors.detectors],
+            self.alerts,
+            self.clock,
+            registry.lookup,
+            self.metrics,
+            runtime=self.detectors,
         )
         pipeline = self._pipeline
+        await pipeline.start()
         addr = s.broker()
         self._gateway = Gateway(
             GatewayConfig(
@@ -145,7 +178,8 @@ class Service:
             clock=self.clock,
             metrics=self.metrics,
             readiness=self.readiness,
-            on_registry_change=registry.invalidate,
+            on_registry_change=_both(registry.invalidate, self.detectors.invalidate),
+            delivery=self.escalation,
         )
         config = uvicorn.Config(
             create_app(ctx),
@@ -177,11 +211,13 @@ class Service:
     async def run(self) -> None:
         """Run the gateway and the API until request_stop(), then shut down in order."""
         assert self._gateway is not None and self._server is not None
-        gateway, server = self._gateway, self._server
+        assert self.escalation is not None
+        gateway, server, escalation = self._gateway, self._server, self.escalation
         async with asyncio.TaskGroup() as tg:
             tg.create_task(gateway.run(), name="gateway")
             tg.create_task(server.serve(), name="api")
             ticker = tg.create_task(self._tick_every(1.0), name="ticker")
+            escalator = tg.create_task(escalation.run(1.0), name="escalation")
             log.info(
                 "service running: API on http://%s:%s",
                 self.settings.api_host,
@@ -191,10 +227,20 @@ class Service:
             await self._stop.wait()
             log.info("shutting down: stopping intake")
             await gateway.stop()  # stop intake, drain, commit, ack
+            await self._save_detectors()
             ticker.cancel()
             assert self.alerts is not None
             await self.alerts.drain()  # flush notifications under way
+            escalation.stop()  # finishes the steps under way; the rest wait in the store
+            await escalator
             server.should_exit = True
+
+    async def _save_detectors(self) -> None:
+        assert self._pipeline is not None
+        try:
+            await self._pipeline.stop()
+        except StoreError:
+            log.exception("could not save the detectors' state; the next start replays")
 
     async def _tick_every(self, seconds: float) -> None:
         """Time-based rules fire even when no reading arrives."""
@@ -207,11 +253,20 @@ class Service:
                 log.exception("tick failed: the store did not answer; next tick retries")
 
     async def __aexit__(self, *exc: object) -> None:
+        await close_channels(self.sms, self.voice)
         if self._store is not None:
             await self._store.close()
         if self._broker is not None:
             await self._broker.stop()
         log.info("service stopped")
+
+
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def call() -> None:
+        first()
+        second()
+
+    return call
 
 
 def _redact(url: str) -> str:

@@ -3,12 +3,17 @@
 Embedded broker, SQLite, gateway, API; provisions a few homes through the API,
 presses an SOS within the first 30 seconds and every few minutes after, sends
 ordinary bed-band vitals, and prints every alert change as it happens.
+Family SMS and calls go through the Twilio channels to a local Twilio-compatible
+server started here (``simulators/twilio_server.py``, fake account), and the demo
+prints what families would have received from that server's record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
+import re
 import secrets
 import sys
 from collections.abc import Callable
@@ -25,6 +30,7 @@ from simulators.home import DemoHome, device_id
 from simulators.payloads import bed_band, sos_press
 from simulators.provision import provision_homes
 from simulators.publisher import DevicePublisher
+from simulators.twilio_server import Recorded, TwilioServer, new_sid
 
 log = logging.getLogger("eldercare.demo")
 
@@ -40,6 +46,17 @@ async def run_demo(
     """Run until the returned service is asked to stop (``service.request_stop()``)."""
     password = settings.admin_password or secrets.token_urlsafe(12)
     settings = settings.with_(admin_password=password)
+    twilio = await TwilioServer(new_sid("AC"), secrets.token_hex(16)).__aenter__()
+    twilio.listeners.append(_family_printer(out))
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host
+    settings = settings.with_(  # never the real Twilio: the demo's numbers are made up
+        twilio_account_sid=twilio.account_sid,
+        twilio_auth_token=twilio.auth_token,
+        twilio_from="+15005550006",
+        twilio_messaging_service_sid=None,
+        twilio_base_url=twilio.base_url,
+        public_url=f"http://{host}:{settings.api_port}",
+    )
     service = Service(settings)
     async with service:
         if on_start is not None:
@@ -71,7 +88,26 @@ async def run_demo(
             for task in helpers:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
+            await twilio.__aexit__(None, None, None)
     return service
+
+
+def _family_printer(out: TextIO) -> Callable[[str, Recorded], None]:
+    """What families would have received, as the local Twilio server records it."""
+
+    def show(event: str, r: Recorded) -> None:
+        if r.kind == "message" and event == "created":
+            line = f"[family SMS] to {r.to}: {r.body}  ({r.sid[:10]}…, {r.status})"
+        elif r.kind == "call" and event == "created":
+            said = html.unescape(re.sub(r"<[^>]+>", " ", r.twiml.split("?>", 1)[-1]).strip())
+            line = f"[family call] to {r.to}, says: {said}  ({r.sid[:10]}…)"
+        elif r.status in ("delivered", "undelivered", "failed", "completed", "no-answer", "busy"):
+            line = f"[family {'SMS' if r.kind == 'message' else 'call'}] {r.sid[:10]}… {r.status}"
+        else:
+            return
+        print(line, file=out, flush=True)
+
+    return show
 
 
 async def _print_alerts(bus: AlertBus, settings: Settings, out: TextIO) -> None:

@@ -126,6 +126,8 @@ class Home:
     name: str
     address: str = ""
     timezone: str = "Asia/Shanghai"
+    rules: dict[str, float] = field(default_factory=dict)
+    """Per-home detector overrides, e.g. {"bed_exit_min": 45} (detectors/config.py)."""
 
 
 @dataclass(frozen=True, slots=True)

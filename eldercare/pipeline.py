@@ -5,10 +5,14 @@ crash here means redelivery, and raising is idempotent on the finding's key."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from alerts.service import AlertService
 from detectors.base import Detector
+from detectors.runtime import DetectorRuntime
 from eldercare.clock import Clock
 from eldercare.domain import Clearance, Device, Reading, Signal, StatusChange
 from eldercare.metrics import Metrics
@@ -24,7 +28,10 @@ class Pipeline:
         clock: Clock,
         lookup: Callable[[str], Awaitable[Device | None]],
         metrics: Metrics,
+        runtime: DetectorRuntime | None = None,
     ) -> None:
+        self.runtime = runtime
+        """Profiles and saved state of the detectors (detectors/runtime.py)."""
         self.detectors = detectors
         self.alerts = alerts
         self.clock = clock
@@ -34,6 +41,9 @@ class Pipeline:
     async def __call__(
         self, readings: Sequence[Reading], status_changes: Sequence[StatusChange]
     ) -> None:
+        started = time.perf_counter()
+        if self.runtime is not None:
+            await self.runtime.begin(self.clock.now())
         signals: list[Signal] = []
         for reading in readings:
             self.clock.observe(reading.ts)
@@ -46,19 +56,42 @@ class Pipeline:
             device = await self.lookup(change.device_id)
             if device is None:
                 continue
+            change = replace(change, received_at=self._service_time(change.received_at))
             for detector in self.detectors:
                 signals.extend(detector.on_status(change, device))
+        self.metrics.observe("eldercare_detector_seconds", time.perf_counter() - started)
         await self._apply(signals)
         # With the event clock, time moves with the batch: time-based rules run now.
         await self.tick()
+        self.metrics.observe("eldercare_pipeline_seconds", time.perf_counter() - started)
 
     async def tick(self) -> None:
         """Run the time-based rules at the service clock's now."""
         now = self.clock.now()
+        if self.runtime is not None:
+            await self.runtime.begin(now)
         signals: list[Signal] = []
         for detector in self.detectors:
             signals.extend(detector.on_tick(now))
         await self._apply(signals)
+        if self.runtime is not None:
+            await self.runtime.checkpoint(now)
+
+    async def start(self) -> None:
+        """Resume the detectors from the store (saved state + recent readings)."""
+        if self.runtime is not None:
+            await self._apply(await self.runtime.start(self.clock))
+
+    async def stop(self) -> None:
+        """Save the detectors' state (after intake has stopped)."""
+        if self.runtime is not None:
+            await self.runtime.checkpoint(self.clock.now(), force=True)
+
+    def _service_time(self, received_at: datetime) -> datetime:
+        """A status change's receive time on the service clock (shifted to event
+        time with the event clock, as the gateway does for last_seen)."""
+        skew = self.clock.now() - datetime.now(UTC)
+        return received_at if abs(skew) < timedelta(seconds=1) else received_at + skew
 
     async def _apply(self, signals: Sequence[Signal]) -> None:
         for signal in signals:

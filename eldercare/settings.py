@@ -66,6 +66,12 @@ class Settings:
     log_format: str = "auto"
     """``json``, ``text`` or ``auto`` (text on a terminal, JSON otherwise)."""
     log_level: str = "INFO"
+    escalation_policy: str | None = None
+    """Path of an escalation policy TOML file; unset = alerts/policies/default.toml."""
+    sms_quota_per_hour: int = 10
+    """SMS per phone per hour; past it one summary SMS, then none until the hour rolls on."""
+    twilio_messaging_service_sid: str | None = None
+    """SMS through this Twilio Messaging Service (``MG…``) instead of ``From``."""
 
     @classmethod
     def load(
@@ -122,6 +128,8 @@ class Settings:
             raise SettingsError("ports must be between 1 and 65535")
         if self.batch_max < 1:
             raise SettingsError("ELDERCARE_BATCH_MAX must be at least 1")
+        if self.sms_quota_per_hour < 1:
+            raise SettingsError("ELDERCARE_SMS_QUOTA_PER_HOUR must be at least 1")
 
     def broker(self) -> BrokerAddress:
         """The external broker of ELDERCARE_MQTT_URL, or the embedded one (3.1.1)."""

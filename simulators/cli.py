@@ -81,6 +81,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", default=None)
     p.add_argument("--offline", action="store_true", help="publish offline (default online)")
 
+    p = simsub.add_parser(
+        "twilio-server", help="a local Twilio-compatible server (Messages, Calls, callbacks)"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="default: a free port")
+    p.add_argument("--account-sid", default=None, help="default ELDERCARE_TWILIO_ACCOUNT_SID")
+    p.add_argument("--auth-token", default=None, help="default ELDERCARE_TWILIO_AUTH_TOKEN")
+
 
 def _api_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api", default=None, help="API base URL (default from settings)")
@@ -112,6 +120,16 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.sim_command == "twilio-server":
+        from simulators.twilio_server import new_sid, serve_forever
+
+        await serve_forever(
+            args.account_sid or settings.twilio_account_sid or new_sid("AC"),
+            args.auth_token or settings.twilio_auth_token or new_sid("")[:32],
+            args.host,
+            args.port,
+        )
+        return 0
     b = settings.broker()
     if args.sim_command == "provision":
         api, user, password = _api(args, settings)

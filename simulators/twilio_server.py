@@ -24,6 +24,7 @@ the same token gives back the same message, never a second one.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import re
@@ -239,15 +240,15 @@ class TwilioServer:
         )
 
     def _authorised(self, request: web.Request) -> web.Response | None:
-        auth = request.headers.get("Authorization", "")
+        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
         try:
-            basic = aiohttp.BasicAuth.decode(auth)
-        except ValueError:
-            basic = None
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            user = password = ""
         if (
-            basic is None
-            or not secrets.compare_digest(basic.login, self.account_sid)
-            or not secrets.compare_digest(basic.password, self.auth_token)
+            scheme.lower() != "basic"
+            or not secrets.compare_digest(user.encode(), self.account_sid.encode())
+            or not secrets.compare_digest(password.encode(), self.auth_token.encode())
         ):
             return self._error(request, 401, 20003, "Authenticate")
         if request.match_info["account"] != self.account_sid:

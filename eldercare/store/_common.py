@@ -19,7 +19,7 @@ NO_SEQ = -1
 """Stored seq of a reading without one, so (device, seq, ts) is always the identity."""
 
 UPDATABLE: dict[str, frozenset[str]] = {
-    "homes": frozenset({"name", "address", "timezone"}),
+    "homes": frozenset({"name", "address", "timezone", "rules"}),
     "residents": frozenset({"home_id", "name", "limits"}),
     "devices": frozenset({"home_id", "kind", "resident_id", "location"}),
     "contacts": frozenset({"home_id", "name", "phone", "language", "priority"}),

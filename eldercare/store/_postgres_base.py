@@ -107,7 +107,7 @@ def _alert(r: Row) -> Alert:
 
 
 def _home(r: Row) -> Home:
-    return Home(r["id"], r["name"], r["address"], r["timezone"])
+    return Home(r["id"], r["name"], r["address"], r["timezone"], r["rules"])
 
 
 def _resident(r: Row) -> Resident:

@@ -103,7 +103,7 @@ def _alert(row: sqlite3.Row) -> Alert:
 
 
 def _home(row: sqlite3.Row) -> Home:
-    return Home(row["id"], row["name"], row["address"], row["timezone"])
+    return Home(row["id"], row["name"], row["address"], row["timezone"], json.loads(row["rules"]))
 
 
 def _resident(row: sqlite3.Row) -> Resident:

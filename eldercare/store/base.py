@@ -92,6 +92,131 @@ class StatusUpdate:
     note: str | None = None
 
 
+# --- api ---------------------------------------------------------------------------
+
+VITAL_METRICS = ("hr", "rr")
+
+
+@dataclass(frozen=True, slots=True)
+class VitalsQuery:
+    resident_id: str
+    metric: str
+    """``hr`` or ``rr`` (VITAL_METRICS)"""
+    start: datetime
+    end: datetime
+    """readings with start <= ts < end"""
+    bucket_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class VitalsBucket:
+    start: datetime
+    count: int
+    min: float
+    avg: float
+    max: float
+
+
+@dataclass(frozen=True, slots=True)
+class LatestVitals:
+    device_id: str
+    resident_id: str
+    ts: datetime
+    hr: float | None
+    rr: float | None
+    in_bed: bool | None
+
+
+# --- escalation (alerts/escalation*.py) ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    """One rung of an alert's ladder, a row with a due time (alerts/policy.py)."""
+
+    alert_id: int
+    name: str
+    """unique per alert and round, e.g. ``critical.family_all``"""
+    round: int
+    """0, then 1, 2, … for a repeating step"""
+    due_at: datetime
+    action: str
+    """sms, voice or breach"""
+    target: str
+    """family_first, family_all, supervisors, everyone, none or contact:<id>"""
+    unless: str
+    """none, acknowledged or on_site"""
+    message: str
+    repeat_every_s: float | None = None
+    state: str = "pending"
+    """pending, claimed, done, skipped or cancelled"""
+    id: int | None = None
+    claimed_by: str | None = None
+    attempts: int = 0
+    """how many times it was claimed (more than 1 = resumed after a crash)"""
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationSend:
+    """One message or call of a step to one person; ``key`` is its idempotency key.
+
+    States: planned → sending → sent | failed | unknown; planned → suppressed |
+    skipped. ``sending`` is written before the provider is called, so a send
+    found in ``sending`` after a crash may have reached the provider."""
+
+    key: str
+    alert_id: int
+    step_id: int
+    channel: str
+    """sms or voice"""
+    recipient: str
+    """c<contact id> or u:<username>"""
+    recipient_kind: str
+    """family or supervisor"""
+    to_phone: str
+    language: str
+    body: str
+    contact_id: int | None = None
+    state: str = "planned"
+    quota: str = "normal"
+    """normal, summary (sent instead, past the hourly quota) or suppressed"""
+    provider_id: str | None = None
+    status: str | None = None
+    """the provider's latest status word"""
+    error: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertResponse:
+    """When staff answered one alert (for the response report)."""
+
+    alert_id: int
+    kind: AlertKind
+    severity: Severity
+    status: AlertStatus
+    raised_at: datetime
+    response_deadline: datetime
+    acknowledged_at: datetime | None
+    """first staff action (acknowledge, dispatch, arrive, or a resolve not by the system)"""
+    on_site_at: datetime | None
+    resolved_at: datetime | None
+    breached: bool
+    """a window_breached entry is on its timeline"""
+
+
+# --- detectors (detectors/runtime.py) --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorStateRow:
+    """One saved entry of a detector's state; ``state`` None deletes the entry."""
+
+    detector: str
+    key: str
+    state: dict[str, Any] | None
+
+
 class Store(Protocol):
     # --- life cycle ---------------------------------------------------------------
     async def migrate(self) -> list[str]:
@@ -197,4 +322,125 @@ class Store(Protocol):
     async def add_timeline(self, entry: TimelineEntry) -> TimelineEntry: ...
     async def get_timeline(self, alert_id: int) -> list[TimelineEntry]:
         """Oldest first."""
+        ...
+
+    # --- api (care-centre API and screen) ---------------------------------------------
+    async def vitals_buckets(self, query: VitalsQuery) -> list[VitalsBucket]:
+        """Min / avg / max of one vital sign of a resident per time bucket, oldest
+        first, from the readings of the bed bands assigned to the resident now.
+        Buckets are aligned to the Unix epoch; empty buckets are left out;
+        readings with the metric null or missing are not counted."""
+        ...
+
+    async def latest_vitals(self, home_id: str) -> list[LatestVitals]:
+        """Per bed band of the home: its newest reading carrying hr or rr
+        (devices that never sent one are left out), ordered by device id."""
+        ...
+
+    async def count_open_alerts(self) -> dict[Severity, int]:
+        """Alerts not resolved, by severity (severities with none are left out)."""
+        ...
+
+    # --- escalation (alerts/escalation*.py) -----------------------------------------
+    async def schedule_ladder(
+        self, alert_id: int, severity: Severity, steps: Sequence[EscalationStep], at: datetime
+    ) -> bool:
+        """Give the alert its ladder once, atomically: False (nothing changes) when it
+        has one for this severity or a worse one. A ladder for a less severe
+        severity is replaced: its pending steps are cancelled, these inserted."""
+        ...
+
+    async def add_steps(self, steps: Sequence[EscalationStep]) -> int:
+        """Insert steps, ignoring any whose (alert, name, round) exists; return how many."""
+        ...
+
+    async def claim_due_steps(
+        self, now: datetime, worker: str, limit: int, lease_s: float
+    ) -> list[EscalationStep]:
+        """Claim steps due at ``now`` (pending, or claimed with the lease ended),
+        earliest first; each is claimed by one caller only (PostgreSQL: ``FOR
+        UPDATE SKIP LOCKED``), until ``now + lease_s``."""
+        ...
+
+    async def finish_step(self, step_id: int, state: str, at: datetime) -> None:
+        """Mark a step done or skipped (no-op if it was cancelled meanwhile)."""
+        ...
+
+    async def cancel_steps(self, alert_id: int, unless: Sequence[str] | None, at: datetime) -> int:
+        """Cancel the alert's pending steps with these ``unless`` values (None: all)."""
+        ...
+
+    async def list_steps(self, alert_id: int) -> list[EscalationStep]:
+        """Ordered by due time, then id."""
+        ...
+
+    async def get_step(self, step_id: int) -> EscalationStep: ...
+
+    async def plan_sends(
+        self, sends: Sequence[EscalationSend], at: datetime
+    ) -> list[EscalationSend]:
+        """Record the sends (keys already known are kept as they are) and return the
+        stored rows of these keys, in the order given."""
+        ...
+
+    async def begin_send(self, key: str, at: datetime, sms_quota_per_hour: int | None) -> str:
+        """Atomically move a planned send to ``sending`` and say what to do:
+        ``send``; ``summary`` (the SMS recipient is past the hourly quota: send one
+        summary instead); ``suppressed`` (past it and the summary went out); or
+        ``skip`` (not planned any more: another worker has it, or it is done)."""
+        ...
+
+    async def finish_send(
+        self,
+        key: str,
+        state: str,
+        at: datetime,
+        *,
+        provider_id: str | None = None,
+        status: str | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+    async def record_delivery(
+        self, provider_id: str, status: str, at: datetime
+    ) -> EscalationSend | None:
+        """Store the provider's latest status of a send; None if the id is unknown."""
+        ...
+
+    async def list_sends(self, alert_id: int) -> list[EscalationSend]:
+        """In the order they were planned."""
+        ...
+
+    async def add_escalation_stop(self, alert_id: int, recipient: str, at: datetime) -> None:
+        """No more messages of this alert to this recipient (a family reply)."""
+        ...
+
+    async def list_escalation_stops(self, alert_id: int) -> set[str]: ...
+
+    async def find_contacts_by_phone(self, phone: str) -> list[Contact]: ...
+
+    async def list_alerts_without_ladder(self, limit: int) -> list[Alert]:
+        """Unresolved alerts that were never given a ladder (oldest first)."""
+        ...
+
+    async def list_alert_responses(self, since: datetime, until: datetime) -> list[AlertResponse]:
+        """Alerts raised in [since, until) with their staff response times, by id."""
+        ...
+
+    # --- detectors (detectors/runtime.py) ------------------------------------------
+    async def save_detector_state(self, rows: Sequence[DetectorStateRow], at: datetime) -> None:
+        """Upsert (or, for ``state`` None, delete) the entries in one transaction."""
+        ...
+
+    async def load_detector_state(self) -> list[DetectorStateRow]:
+        """Every saved entry, ordered by detector and key."""
+        ...
+
+    async def readings_since(self, since: datetime, limit: int = 500_000) -> list[Reading]:
+        """Readings of registered devices with ``ts >= since``, oldest first (ts, seq),
+        at most ``limit`` (the newest are kept), using the per-device index."""
+        ...
+
+    async def latest_reading_ts(self) -> datetime | None:
+        """The newest reading time of any registered device (per-device index)."""
         ...

@@ -38,6 +38,7 @@ from eldercare.store._common import (
     status_details,
     worse,
 )
+from eldercare.store._postgres_api import PostgresApi
 from eldercare.store._postgres_base import (
     ALERT_COLS,
     FINDING_RETRIES,
@@ -61,6 +62,8 @@ from eldercare.store._postgres_base import (
     _update,
     _user,
 )
+from eldercare.store._postgres_detectors import PostgresDetectors
+from eldercare.store._postgres_escalation import PostgresEscalation
 from eldercare.store.base import (
     AlertFilter,
     Conflict,
@@ -70,7 +73,7 @@ from eldercare.store.base import (
 )
 
 
-class PostgresStore(PostgresBase):
+class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, PostgresBase):
     """The production store; create it with ``await PostgresStore.open(url)``."""
 
     # --- homes ----------------------------------------------------------------------
@@ -80,8 +83,9 @@ class PostgresStore(PostgresBase):
             if await _exists(conn, "homes", "id", home.id):
                 raise Conflict(f"home {home.id!r} already exists")
             await conn.execute(
-                "INSERT INTO homes (id, name, address, timezone) VALUES (%s, %s, %s, %s)",
-                (home.id, home.name, home.address, home.timezone),
+                "INSERT INTO homes (id, name, address, timezone, rules)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (home.id, home.name, home.address, home.timezone, Jsonb(home.rules)),
             )
         return home
 
@@ -99,6 +103,8 @@ class PostgresStore(PostgresBase):
 
     async def update_home(self, home_id: str, changes: dict[str, Any]) -> Home:
         cleaned = clean_changes("homes", changes)
+        if "rules" in cleaned:
+            cleaned["rules"] = Jsonb(cleaned["rules"])
         async with self._tx() as conn:
             await self._get_home(conn, home_id)
             await _update(conn, "homes", "id", home_id, cleaned)

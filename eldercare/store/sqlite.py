@@ -33,6 +33,7 @@ from eldercare.store._common import (
     status_details,
     worse,
 )
+from eldercare.store._sqlite_api import SQLiteApi
 from eldercare.store._sqlite_base import (
     ALERT_COLS,
     SQLiteBase,
@@ -46,6 +47,8 @@ from eldercare.store._sqlite_base import (
     _ts,
     _user,
 )
+from eldercare.store._sqlite_detectors import SQLiteDetectors
+from eldercare.store._sqlite_escalation import SQLiteEscalation
 from eldercare.store.base import (
     AlertFilter,
     Conflict,
@@ -54,7 +57,7 @@ from eldercare.store.base import (
 )
 
 
-class SQLiteStore(SQLiteBase):
+class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteBase):
     """The embedded store; create it with ``await SQLiteStore.open(path)``."""
 
     # --- homes ----------------------------------------------------------------------
@@ -67,8 +70,8 @@ class SQLiteStore(SQLiteBase):
             if self._exists("homes", "id", home.id):
                 raise Conflict(f"home {home.id!r} already exists")
             conn.execute(
-                "INSERT INTO homes (id, name, address, timezone) VALUES (?, ?, ?, ?)",
-                (home.id, home.name, home.address, home.timezone),
+                "INSERT INTO homes (id, name, address, timezone, rules) VALUES (?, ?, ?, ?, ?)",
+                (home.id, home.name, home.address, home.timezone, _json(home.rules)),
             )
         return home
 
@@ -87,7 +90,10 @@ class SQLiteStore(SQLiteBase):
         return [_home(r) for r in rows]
 
     async def update_home(self, home_id: str, changes: dict[str, Any]) -> Home:
-        return await self._run(self._update_home, home_id, clean_changes("homes", changes))
+        cleaned = clean_changes("homes", changes)
+        if "rules" in cleaned:
+            cleaned["rules"] = _json(cleaned["rules"])
+        return await self._run(self._update_home, home_id, cleaned)
 
     def _update_home(self, home_id: str, changes: dict[str, Any]) -> Home:
         with self._tx():

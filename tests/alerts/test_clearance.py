@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from alerts.events import AlertBus
-from alerts.notifiers import ConsoleNotifier
 from alerts.service import AlertService
 from eldercare.clock import ManualClock
 from eldercare.domain import (
@@ -40,7 +39,6 @@ async def service(tmp_path: Path) -> AsyncIterator[AlertService]:
         store,
         ManualClock(T0),
         AlertBus(),
-        [ConsoleNotifier()],
         Metrics(),
         response_window_s=600,
         default_timezone="Asia/Shanghai",

@@ -10,8 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from alerts.channels import ConsoleSms
+from alerts.escalation import EscalationEngine
 from alerts.events import AlertBus
-from alerts.notifiers import ConsoleNotifier
+from alerts.policy import load_policy
 from alerts.service import AlertService
 from dashboard_api.app import create_app
 from dashboard_api.context import AppContext
@@ -66,15 +68,27 @@ async def ctx(
     clock = WallClock()
     bus = AlertBus()
     metrics = Metrics()
+    console = ConsoleSms()
+    engine = EscalationEngine(
+        store,
+        clock,
+        bus,
+        metrics,
+        load_policy(),
+        console,
+        console,
+        care_centre_phone=settings.care_centre_phone,
+        default_timezone=settings.timezone,
+    )
     service = AlertService(
         store,
         clock,
         bus,
-        [ConsoleNotifier()],
         metrics,
         response_window_s=settings.response_window,
         default_timezone=settings.timezone,
         care_centre_phone=settings.care_centre_phone,
+        escalation=engine,
     )
 
     async def readiness() -> dict[str, bool]:
@@ -89,6 +103,7 @@ async def ctx(
         metrics=metrics,
         readiness=readiness,
         on_registry_change=lambda: registry_changes.append(1),
+        delivery=engine,
     )
     await service.drain()
 

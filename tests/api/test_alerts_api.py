@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import uvicorn
 
+from alerts.escalation import EscalationEngine
 from dashboard_api.app import create_app
 from dashboard_api.context import AppContext
 from eldercare.domain import AlertKind, Home, Role, Severity
@@ -68,7 +69,8 @@ async def test_detail_shows_family_notifications(
     operator = await token_for(Role.OPERATOR)
     await ctx.store.create_contact("h1", "Daughter", "+8613800138000", "zh-CN", 1)
     alert = await raise_alert(kind=AlertKind.SOS)
-    await ctx.alerts.drain()
+    assert isinstance(ctx.delivery, EscalationEngine)
+    await ctx.delivery.run_due()  # the service's loop does this every second
     timeline = (await client.get(f"/api/v1/alerts/{alert.id}", headers=operator)).json()["timeline"]
     (notified,) = [e for e in timeline if e["event"] == "notified"]
     assert notified["details"]["channel"] == "console"
@@ -221,7 +223,9 @@ async def test_stream_sends_alert_changes_as_server_sent_events(
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = response.aiter_lines()
         async with asyncio.timeout(5):
-            assert await anext(lines) == ": connected"
+            assert await anext(lines) == f"id: {ctx.bus.epoch}-0"  # subscribed; nothing yet
+            assert await anext(lines) == "event: ready"
+            assert await anext(lines) == "data: {}"
             assert await anext(lines) == ""
             assert await anext(lines) == ": keep-alive"  # idle: a comment keeps it open
             alert = await raise_alert(kind=AlertKind.SOS)

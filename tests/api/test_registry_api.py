@@ -31,6 +31,7 @@ async def test_home_crud(client: httpx.AsyncClient, supervisor: dict[str, str]) 
         "name": "Wang",
         "address": "7 Elm",
         "timezone": "Europe/Berlin",
+        "rules": {},
     }
     changed = await client.patch(
         "/api/v1/homes/home-7", json={"timezone": "Asia/Tokyo"}, headers=supervisor

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from alerts.notifiers import ConsoleNotifier
+from alerts.channels import ConsoleSms
 from eldercare.app import Service
 from eldercare.settings import Settings
 from simulators.home import DemoHome
@@ -25,7 +25,7 @@ ADMIN_PASSWORD = "s3cret-admin-pw"
 @pytest.fixture(params=["sqlite", "postgres"])
 async def running(
     request: pytest.FixtureRequest, mosquitto: Any, tmp_path: Any
-) -> AsyncIterator[tuple[Service, str, ConsoleNotifier]]:
+) -> AsyncIterator[tuple[Service, str, ConsoleSms]]:
     if request.param == "postgres":
         db = request.getfixturevalue("pg_url")
     else:
@@ -38,8 +38,8 @@ async def running(
         admin_password=ADMIN_PASSWORD,
         mqtt_client_id=f"gw-{port}",
     )
-    console = ConsoleNotifier()
-    service = Service(settings, notifiers=[console])
+    console = ConsoleSms()
+    service = Service(settings, sms=console, voice=console)
     async with service:
         task = asyncio.create_task(service.run())
         api = f"http://127.0.0.1:{port}"
@@ -58,7 +58,7 @@ async def running(
 
 
 async def test_sos_press_becomes_alert_in_api_within_one_second(
-    running: tuple[Service, str, ConsoleNotifier], mosquitto: Any
+    running: tuple[Service, str, ConsoleSms], mosquitto: Any
 ) -> None:
     service, api, console = running
     await provision_homes(api, "admin", ADMIN_PASSWORD, [DemoHome("h1", 0)])
@@ -93,8 +93,8 @@ async def test_sos_press_becomes_alert_in_api_within_one_second(
             return True if console.sent else None
 
         await eventually(notified, timeout=5)
-        assert console.sent[0].contact.phone == "+8613800000000"
-        assert "紧急呼叫" in console.sent[0].text
+        assert console.sent[0].to == "+8613800000000"
+        assert "紧急呼叫" in console.sent[0].body
 
         # a second press within 2 minutes updates the same alert
         async with DevicePublisher("127.0.0.1", mosquitto.port) as pub:

@@ -1,0 +1,460 @@
+"""The escalation engine: every alert's ladder as rows with a due time.
+
+``EscalationEngine`` is what ``AlertService`` calls when an alert is raised or
+moves (``schedule``, ``on_status``), what the composition root runs as a loop
+(``run``, which calls ``run_due`` every second or when woken), and what the
+Twilio webhooks call (``on_delivery_status``, ``on_family_reply``: it is the
+``DeliveryEvents`` of ``alerts/channels.py``). Time comes from the injected
+Clock; ``run_due(now)`` replays a whole ladder in milliseconds in tests.
+
+How a step runs, so that a restart neither skips nor repeats one:
+
+1. claim: due rows are claimed for a lease (PostgreSQL ``FOR UPDATE SKIP
+   LOCKED``: two instances never claim the same row); a claim whose worker died
+   is taken over when the lease ends.
+2. plan: the step's recipients are written as sends, one per person, keyed
+   ``a{alert}.{step}.r{round}.{recipient}`` (the same on every attempt).
+3. send: each planned send is moved to ``sending`` by compare-and-set in the
+   store *before* the provider is called, then to ``sent`` / ``failed`` with the
+   provider's id and status.
+4. finish: the next round of a repeating step is added, the step marked done.
+
+The guarantee: a key reaches the provider at most once. A send still
+``planned`` after a crash was never given to the provider and is sent on
+recovery; one left in ``sending`` (the process died during the provider call)
+may or may not have gone out: it is not sent again, but marked ``unknown`` on
+the timeline for staff to see. Timeline entries of a resumed step may repeat;
+messages never do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from alerts.channels import ChannelError, Outbound, Receipt, SmsChannel, VoiceChannel
+from alerts.escalation_events import DeliveryEventsMixin
+from alerts.escalation_people import alert_context, recipients
+from alerts.escalation_texts import AlertContext, message_text, summary_text
+from alerts.events import AlertBus
+from alerts.policy import Policy, stopped, stopped_by
+from eldercare.clock import Clock
+from eldercare.domain import Alert, AlertStatus, TimelineEntry
+from eldercare.metrics import Metrics
+from eldercare.store.base import (
+    EscalationSend,
+    EscalationStep,
+    Store,
+    StoreError,
+)
+
+log = logging.getLogger("eldercare.alerts.escalation")
+
+
+class Escalation(Protocol):
+    """What ``AlertService`` needs of the engine (a fake in tests of the service alone)."""
+
+    async def schedule(self, alert: Alert) -> bool: ...
+    async def on_status(self, alert: Alert) -> int: ...
+
+
+class EscalationEngine(DeliveryEventsMixin):
+    """Runs the ladders of the policy; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        bus: AlertBus,
+        metrics: Metrics,
+        policy: Policy,
+        sms: SmsChannel,
+        voice: VoiceChannel,
+        *,
+        care_centre_phone: str,
+        default_timezone: str,
+        public_url: str | None = None,
+        sms_quota_per_hour: int | None = 10,
+        worker_id: str | None = None,
+        lease_s: float = 60.0,
+        batch_size: int = 50,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.bus = bus
+        self.metrics = metrics
+        self.policy = policy
+        self.sms = sms
+        self.voice = voice
+        self.care_centre_phone = care_centre_phone
+        self.default_timezone = default_timezone
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.sms_quota_per_hour = sms_quota_per_hour
+        self.worker_id = worker_id or f"{socket.gethostname()}:{secrets.token_hex(4)}"
+        self.lease_s = lease_s
+        self.batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    # --- alerts → ladders -----------------------------------------------------------
+    async def schedule(self, alert: Alert) -> bool:
+        """Give the alert the ladder of its severity (idempotent; a severity raised
+        on a repeat replaces the milder ladder). True if steps were written."""
+        if alert.status is AlertStatus.RESOLVED:
+            return False
+        sev = alert.severity.value
+        now = self.clock.now()
+        ahead = max(alert.raised_at - now, timedelta(0))  # a device clock ahead of ours
+        steps = [
+            EscalationStep(
+                alert_id=alert.id,
+                name=f"{sev}.{spec.name}",
+                round=0,
+                due_at=spec.due(alert) - ahead,
+                action=spec.action,
+                target=spec.to,
+                unless=spec.unless,
+                message=spec.message,
+                repeat_every_s=spec.repeat_every_s,
+            )
+            for spec in self.policy.steps(alert.severity)
+        ]
+        written = await self.store.schedule_ladder(alert.id, alert.severity, steps, now)
+        if written and any(s.due_at <= now for s in steps):
+            self.wake()
+        return written
+
+    async def on_status(self, alert: Alert) -> int:
+        """After a staff (or system) move: cancel the steps it stops; return how many."""
+        unless = stopped_by(alert.status)
+        if unless == ():
+            return 0
+        cancelled = await self.store.cancel_steps(alert.id, unless, self.clock.now())
+        if cancelled:
+            log.info(
+                "alert %s %s: %s escalation step(s) stopped",
+                alert.id,
+                alert.status.value,
+                cancelled,
+                extra={"alert_id": alert.id, "status": alert.status.value},
+            )
+        return cancelled
+
+    async def reconcile(self, limit: int = 100) -> int:
+        """Schedule alerts that have no ladder (raised while scheduling failed)."""
+        found = await self.store.list_alerts_without_ladder(limit)
+        for alert in found:
+            await self.schedule(alert)
+        return len(found)
+
+    # --- the scheduler --------------------------------------------------------------
+    def wake(self) -> None:
+        """Run due steps now instead of at the next tick (a new critical alert)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Make ``run`` return after the steps under way (the rest wait in the store)."""
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self, interval_s: float = 1.0, reconcile_every_s: float = 30.0) -> None:
+        """Call ``run_due`` every ``interval_s`` (or when woken) until ``stop()``."""
+        loop = asyncio.get_running_loop()
+        last_reconcile = -reconcile_every_s
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                if loop.time() - last_reconcile >= reconcile_every_s:
+                    last_reconcile = loop.time()
+                    await self.reconcile()
+                await self.run_due()
+            except StoreError:
+                log.exception("escalation run failed: the store did not answer; next tick retries")
+            except Exception:  # the loop must outlive any one bad step
+                log.exception("escalation run failed; next tick retries")
+            if self._stop.is_set():
+                break
+            try:
+                async with asyncio.timeout(interval_s):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def run_due(self, now: datetime | None = None) -> int:
+        """Run every step due at ``now`` (default: the clock's now); return how many ran."""
+        now = now or self.clock.now()
+        ran = 0
+        while True:
+            steps = await self.store.claim_due_steps(
+                now, self.worker_id, self.batch_size, self.lease_s
+            )
+            if not steps:
+                return ran
+            async with asyncio.TaskGroup() as tg:
+                for step in steps:
+                    tg.create_task(self._run_step_isolated(step, now))
+            ran += len(steps)
+            if len(steps) < self.batch_size:
+                return ran
+
+    async def _run_step_isolated(self, step: EscalationStep, now: datetime) -> None:
+        try:
+            await self._run_step(step, now)
+        except Exception:  # left claimed: taken over again when its lease ends
+            log.exception(
+                "escalation step %s of alert %s failed; it is retried when its lease ends",
+                step.name,
+                step.alert_id,
+                extra={"alert_id": step.alert_id, "step": step.name},
+            )
+            self.metrics.inc("eldercare_escalation_steps_total", step=step.name, result="error")
+
+    async def _run_step(self, step: EscalationStep, now: datetime) -> None:
+        assert step.id is not None
+        alert = await self.store.get_alert(step.alert_id)
+        if stopped(step.unless, alert.status):
+            await self.store.finish_step(step.id, "skipped", self.clock.now())
+            self.metrics.inc("eldercare_escalation_steps_total", step=step.name, result="skipped")
+            return
+        ctx = await alert_context(self.store, alert, self.default_timezone, self.care_centre_phone)
+        if step.action == "breach":
+            await self._breach(alert, step)
+        people = await recipients(self.store, alert, step.target, self.policy.supervisor_language)
+        channel = "voice" if step.action == "voice" else "sms"
+        planned = [
+            EscalationSend(
+                key=f"a{alert.id}.{step.name}.r{step.round}.{r.key}",
+                alert_id=alert.id,
+                step_id=step.id,
+                channel=channel,
+                recipient=r.key,
+                recipient_kind=r.kind,
+                to_phone=r.phone,
+                language=r.language,
+                body=message_text(ctx, step.message, r.kind, channel, r.language),
+                contact_id=r.contact_id,
+            )
+            for r in people
+        ]
+        sends = await self.store.plan_sends(planned, self.clock.now())
+        stops = await self.store.list_escalation_stops(alert.id)
+        results = [await self._deliver(ctx, step, send, stops) for send in sends]
+        if step.repeat_every_s:
+            await self.store.add_steps([self._next_round(step, now)])
+        await self.store.add_timeline(
+            TimelineEntry(
+                alert.id,
+                self.clock.now(),
+                "escalated",
+                None,
+                {
+                    "step": step.name,
+                    "round": step.round,
+                    "severity": alert.severity.value,
+                    "action": step.action,
+                    "target": step.target,
+                    "results": results,
+                    **({} if people or step.target == "none" else {"result": "no recipient"}),
+                },
+            )
+        )
+        await self.store.finish_step(step.id, "done", self.clock.now())
+        self.metrics.inc("eldercare_escalation_steps_total", step=step.name, result="done")
+        self.bus.publish("escalated", alert)
+
+    def _next_round(self, step: EscalationStep, now: datetime) -> EscalationStep:
+        assert step.repeat_every_s is not None
+        every = timedelta(seconds=step.repeat_every_s)
+        due = step.due_at + every
+        while due <= now:  # after a long outage: the next round, not a burst of missed ones
+            due += every
+        return EscalationStep(
+            alert_id=step.alert_id,
+            name=step.name,
+            round=step.round + 1,
+            due_at=due,
+            action=step.action,
+            target=step.target,
+            unless=step.unless,
+            message=step.message,
+            repeat_every_s=step.repeat_every_s,
+        )
+
+    async def _breach(self, alert: Alert, step: EscalationStep) -> None:
+        await self.store.add_timeline(
+            TimelineEntry(
+                alert.id,
+                self.clock.now(),
+                "window_breached",
+                None,
+                {
+                    "round": step.round,
+                    "deadline": alert.response_deadline.isoformat(),
+                    "status": alert.status.value,
+                    "severity": alert.severity.value,
+                },
+            )
+        )
+        if step.round == 0:
+            self.metrics.inc("eldercare_window_breached_total", severity=alert.severity.value)
+            log.error(
+                "alert %s: response window breached (nobody on site by %s)",
+                alert.id,
+                alert.response_deadline.isoformat(),
+                extra={"alert_id": alert.id, "kind": alert.kind.value},
+            )
+        self.bus.publish("window_breached", alert)
+
+    # --- one message ----------------------------------------------------------------
+    async def _deliver(
+        self, ctx: AlertContext, step: EscalationStep, send: EscalationSend, stops: set[str]
+    ) -> str:
+        """Send one planned message (at most once per key); return what happened."""
+        if send.state == "sending" and step.attempts > 1:
+            # The worker that began it died during the provider call: it may have gone out.
+            await self.store.finish_send(send.key, "unknown", self.clock.now(), status="unknown")
+            await self._notified(ctx.alert, step, send, "unknown", None, send.body)
+            log.error(
+                "alert %s: %s to %s may or may not have gone out (crash during the call);"
+                " not sent again",
+                ctx.alert.id,
+                send.channel,
+                send.to_phone,
+                extra={"alert_id": ctx.alert.id, "step": send.key},
+            )
+            return "unknown"
+        if send.state != "planned":
+            return send.state
+        if send.recipient in stops:
+            await self.store.finish_send(send.key, "skipped", self.clock.now(), error="replied")
+            return "skipped"
+        current = await self.store.get_alert(ctx.alert.id)
+        if stopped(step.unless, current.status):  # staff acted while the step ran
+            await self.store.finish_send(
+                send.key, "skipped", self.clock.now(), error=current.status.value
+            )
+            return "skipped"
+        quota = self.sms_quota_per_hour if send.channel == "sms" else None
+        decision = await self.store.begin_send(send.key, self.clock.now(), quota)
+        if decision == "skip":
+            return "skipped"
+        if decision == "suppressed":
+            await self._notified(ctx.alert, step, send, "suppressed", None, send.body)
+            self.metrics.inc("eldercare_notifications_total", channel=send.channel, status="quota")
+            return "suppressed"
+        body = summary_text(ctx, send.language) if decision == "summary" else send.body
+        outbound = Outbound(
+            alert_id=ctx.alert.id,
+            step_key=send.key,
+            to=send.to_phone,
+            body=body,
+            language=send.language,
+            recipient_kind=send.recipient_kind,
+            contact_id=send.contact_id,
+            status_callback=self._callback(send.channel),
+        )
+        try:
+            receipt = await self._call(send.channel, outbound)
+        except Exception as exc:
+            if not isinstance(exc, ChannelError):
+                log.exception("channel %s raised", send.channel, extra={"step": send.key})
+            await self.store.finish_send(
+                send.key, "failed", self.clock.now(), status="failed", error=str(exc)
+            )
+            await self._notified(ctx.alert, step, send, "failed", None, body, error=str(exc))
+            self.metrics.inc("eldercare_notifications_total", channel=send.channel, status="failed")
+            if send.recipient_kind == "family":
+                await self._next_contact(ctx.alert, step, send.contact_id)
+            return "failed"
+        await self.store.finish_send(
+            send.key,
+            "sent",
+            self.clock.now(),
+            provider_id=receipt.provider_id,
+            status=receipt.status,
+        )
+        await self._notified(ctx.alert, step, send, receipt.status, receipt.provider_id, body)
+        self.metrics.inc("eldercare_notifications_total", channel=send.channel, status="ok")
+        return "summary" if decision == "summary" else "sent"
+
+    async def _call(self, channel: str, outbound: Outbound) -> Receipt:
+        if channel == "voice":
+            return await self.voice.call(outbound)
+        return await self.sms.send_sms(outbound)
+
+    def _callback(self, channel: str) -> str | None:
+        if self.public_url is None:
+            return None
+        return f"{self.public_url}/twilio/{'voice' if channel == 'voice' else 'sms'}/status"
+
+    async def _notified(
+        self,
+        alert: Alert,
+        step: EscalationStep,
+        send: EscalationSend,
+        status: str,
+        provider_id: str | None,
+        text: str,
+        *,
+        error: str | None = None,
+    ) -> None:
+        details: dict[str, Any] = {
+            "channel": self.voice.name if send.channel == "voice" else self.sms.name,
+            "kind": send.channel,
+            "recipient": send.to_phone,
+            "recipient_kind": send.recipient_kind,
+            "contact_id": send.contact_id,
+            "provider_id": provider_id,
+            "status": status,
+            "text": text,
+            "step": step.name,
+            "key": send.key,
+        }
+        if error is not None:
+            details["error"] = error
+        await self.store.add_timeline(
+            TimelineEntry(alert.id, self.clock.now(), "notified", None, details)
+        )
+        self.bus.publish("notified", alert)
+
+    async def _next_contact(
+        self, alert: Alert, step: EscalationStep, failed_contact: int | None
+    ) -> None:
+        """A single-contact step whose message failed: the same step to the next contact."""
+        if not (step.target == "family_first" or step.target.startswith("contact:")):
+            return
+        contacts = await self.store.list_contacts(alert.home_id)
+        ids = [c.id for c in contacts]
+        at = ids.index(failed_contact) + 1 if failed_contact in ids else len(ids)
+        base = step.name.split("+", 1)[0]
+        if at >= len(contacts):
+            await self.store.add_timeline(
+                TimelineEntry(
+                    alert.id,
+                    self.clock.now(),
+                    "escalated",
+                    None,
+                    {"step": base, "round": step.round, "result": "no further contact"},
+                )
+            )
+            return
+        nxt = contacts[at]
+        await self.store.add_steps(
+            [
+                EscalationStep(
+                    alert_id=alert.id,
+                    name=f"{base}+c{nxt.id}",
+                    round=step.round,
+                    due_at=self.clock.now(),
+                    action=step.action,
+                    target=f"contact:{nxt.id}",
+                    unless=step.unless,
+                    message=step.message,
+                )
+            ]
+        )
+        self.wake()

@@ -1,0 +1,138 @@
+"""The detectors' edge to the store: registry profiles in, saved state in and out.
+
+This is the one module of ``detectors`` that does I/O; the rules stay pure.
+
+Start (``start``), bounded for thousands of homes:
+
+1. load homes, residents and devices into ``Profiles``;
+2. load the saved entries (``detector_state``) and the checkpoint time
+   ``as_of`` (the service's now when they were saved; without one, the newest
+   reading's time);
+3. tell the clock ``as_of`` (the event clock resumes there, not at the wall);
+4. replay the readings with ``ts >= as_of - REPLAY_S`` through the detectors,
+   per device from its index, in (ts, seq) order. REPLAY_S is one vitals window
+   (60 s): it refills the vitals windows and re-applies anything newer than the
+   checkpoint. The rules ignore readings at or before what their saved state
+   has applied, and every finding has a deterministic key, so the replay never
+   raises twice; what was raised before the restart is not raised again.
+
+Running: ``begin(now)`` before each batch reloads the profiles when the
+registry changed and sets the detectors' now; ``checkpoint(now)`` after each
+tick saves the entries changed since the last save, at most every
+``checkpoint_every_s`` seconds (and always with ``force``, at shutdown), in one
+transaction, with the new ``as_of``. A crash loses at most that interval,
+which the replay then re-applies.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from detectors.base import State
+from detectors.engine import DetectorSet, build_detectors
+from detectors.profiles import Profiles
+from eldercare.clock import Clock
+from eldercare.domain import Signal
+from eldercare.store.base import DetectorStateRow, Store
+
+log = logging.getLogger("eldercare.detectors")
+
+RUNTIME = "_runtime"
+REPLAY_S = 60.0
+
+
+class DetectorRuntime:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_timezone: str,
+        follow_events: bool = False,
+        checkpoint_every_s: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.profiles = Profiles(default_timezone)
+        self.detectors: DetectorSet = build_detectors(self.profiles, follow_events=follow_events)
+        self.checkpoint_every_s = checkpoint_every_s
+        self._monotonic = monotonic
+        self._stale = True
+        self._last_save: float | None = None
+        self._pending: dict[tuple[str, str], State | None] = {}
+        self.replayed = 0
+        """readings replayed at start (for logs and tests)"""
+
+    def invalidate(self) -> None:
+        """The registry changed: reload the profiles before the next batch or tick."""
+        self._stale = True
+
+    async def reload(self) -> None:
+        homes = await self.store.list_homes()
+        residents = await self.store.list_residents()
+        devices = await self.store.list_devices()
+        self._stale = False
+        self.profiles.replace(homes, residents, devices)
+
+    async def start(self, clock: Clock) -> list[Signal]:
+        """Load profiles and saved state, replay the recent readings; return their signals."""
+        await self.reload()
+        as_of: datetime | None = None
+        loaded = 0
+        for row in await self.store.load_detector_state():
+            if row.detector == RUNTIME:
+                if row.key == "as_of" and row.state is not None:
+                    as_of = datetime.fromisoformat(row.state["at"])
+                continue
+            if row.state is not None and self.detectors.load(row.detector, row.key, row.state):
+                loaded += 1
+        if as_of is None:
+            as_of = await self.store.latest_reading_ts()
+        signals: list[Signal] = []
+        if as_of is not None:
+            clock.observe(as_of)
+            self.detectors.begin(as_of)
+            self.detectors.processed = as_of
+            readings = await self.store.readings_since(as_of - timedelta(seconds=REPLAY_S))
+            for reading in readings:
+                device = self.profiles.device(reading.device_id)
+                if device is not None:
+                    signals.extend(self.detectors.on_reading(reading, device))
+            self.replayed = len(readings)
+            signals.extend(self.detectors.on_tick(as_of))
+        log.info(
+            "detectors resumed",
+            extra={
+                "entries": loaded,
+                "as_of": None if as_of is None else as_of.isoformat(),
+                "replayed": self.replayed,
+            },
+        )
+        if as_of is not None:
+            await self.checkpoint(as_of, force=True)
+        return signals
+
+    async def begin(self, now: datetime) -> None:
+        if self._stale:
+            await self.reload()
+        self.detectors.begin(now)
+
+    async def checkpoint(self, now: datetime, *, force: bool = False) -> int:
+        """Save what changed since the last save; returns how many entries were written."""
+        mono = self._monotonic()
+        if (
+            not force
+            and self._last_save is not None
+            and mono - self._last_save < self.checkpoint_every_s
+        ):
+            return 0
+        for name, key, state in self.detectors.dump():
+            self._pending[(name, key)] = state
+        rows = [DetectorStateRow(name, key, state) for (name, key), state in self._pending.items()]
+        rows.append(DetectorStateRow(RUNTIME, "as_of", {"at": now.astimezone(UTC).isoformat()}))
+        await self.store.save_detector_state(rows, now)  # on error: kept for the next try
+        self._pending.clear()
+        self._last_save = mono
+        return len(rows) - 1

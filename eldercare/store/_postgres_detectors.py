@@ -1,0 +1,77 @@
+"""TimescaleDB backend, detectors half: saved detector state and the bounded
+replay of recent readings at start (detectors/runtime.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from psycopg.types.json import Jsonb
+
+from eldercare.domain import DeviceKind, Reading
+from eldercare.store._common import NO_SEQ, require_aware
+from eldercare.store._postgres_base import PostgresBase, _row, _rows
+from eldercare.store.base import DetectorStateRow
+
+
+class PostgresDetectors(PostgresBase):
+    async def save_detector_state(self, rows: Sequence[DetectorStateRow], at: datetime) -> None:
+        if not rows:
+            return
+        gone = [(r.detector, r.key) for r in rows if r.state is None]
+        at = require_aware(at)
+        kept = [(r.detector, r.key, Jsonb(r.state), at) for r in rows if r.state is not None]
+        async with self._tx() as conn:
+            cur = conn.cursor()
+            if gone:
+                await cur.executemany(
+                    "DELETE FROM detector_state WHERE detector = %s AND key = %s", gone
+                )
+            if kept:
+                await cur.executemany(
+                    "INSERT INTO detector_state (detector, key, state, updated_at)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (detector, key) DO UPDATE"
+                    " SET state = excluded.state, updated_at = excluded.updated_at",
+                    kept,
+                )
+
+    async def load_detector_state(self) -> list[DetectorStateRow]:
+        async with self._tx() as conn:
+            rows = await _rows(
+                conn, "SELECT detector, key, state FROM detector_state ORDER BY detector, key"
+            )
+        return [DetectorStateRow(r["detector"], r["key"], r["state"]) for r in rows]
+
+    async def readings_since(self, since: datetime, limit: int = 500_000) -> list[Reading]:
+        async with self._tx() as conn:
+            rows = await _rows(
+                conn,
+                "SELECT * FROM (SELECT r.* FROM devices d CROSS JOIN LATERAL ("
+                "  SELECT * FROM readings r WHERE r.device_id = d.id AND r.ts >= %s"
+                "  ORDER BY r.ts DESC LIMIT %s) r) x"
+                " ORDER BY ts DESC, seq DESC LIMIT %s",
+                (require_aware(since), limit, limit),
+            )
+        rows.reverse()
+        return [
+            Reading(
+                r["home_id"],
+                r["device_id"],
+                DeviceKind(r["kind"]),
+                r["ts"],
+                r["received_at"],
+                None if r["seq"] == NO_SEQ else r["seq"],
+                r["battery"],
+                r["fields"],
+            )
+            for r in rows
+        ]
+
+    async def latest_reading_ts(self) -> datetime | None:
+        async with self._tx() as conn:
+            row = await _row(
+                conn,
+                "SELECT max(x.ts) AS ts FROM devices d CROSS JOIN LATERAL ("
+                " SELECT ts FROM readings r WHERE r.device_id = d.id ORDER BY ts DESC LIMIT 1) x",
+            )
+        return None if row is None else row["ts"]

@@ -1,0 +1,121 @@
+"""``eldercare provision FILE``: bulk import from CSV or TOML, all or nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eldercare.cli import main
+from eldercare.provision import ProvisionError, provision
+from eldercare.store import Store
+
+TOML = """\
+[[homes]]
+id = "h2"
+name = "Zhang home"
+address = "2 River Rd"
+timezone = "Asia/Shanghai"
+
+[[residents]]
+id = "h2-r1"
+home_id = "h2"
+name = "Zhang Wei"
+limits = { hr_low = 45, hr_high = 115 }
+
+[[devices]]
+id = "h2-bed"
+home_id = "h2"
+kind = "bed_band"
+resident_id = "h2-r1"
+location = "bedroom"
+
+[[devices]]
+id = "h2-sos"
+home_id = "h2"
+kind = "sos_button"
+
+[[contacts]]
+home_id = "h2"
+name = "Zhang Min"
+phone = "+8613800000002"
+language = "zh-CN"
+priority = 1
+"""
+
+CSV_BAD = """\
+type,id,home_id,name,timezone,kind,resident_id,phone,limits
+home,h3,,Li home,Mars/Olympus,,,,
+resident,h3-r1,h3,Li Na,,,,,hr_low=40;hr_high=120
+device,h3-bed,h3,,,bed_band,,,
+device,h3-tv,h3,,,television,,,
+contact,,h3,Li Lei,,,,13800000000,
+device,h3-sos,h9,,,sos_button,,,
+"""
+
+
+async def test_a_toml_file_provisions_everything_and_again_changes_nothing(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "homes.toml"
+    path.write_text(TOML)
+    result = await provision(path, store, "Asia/Shanghai")
+    assert (result.created, result.updated, result.unchanged) == (5, 0, 0)
+    resident = await store.get_resident("h2-r1")
+    assert resident.limits == {"hr_low": 45, "hr_high": 115}  # passed through
+    assert (await store.get_device("h2-bed")).resident_id == "h2-r1"
+    (contact,) = await store.list_contacts("h2")
+    assert contact.phone == "+8613800000002"
+    again = await provision(path, store, "Asia/Shanghai")
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 5)
+    path.write_text(TOML.replace('location = "bedroom"', 'location = "guest room"'))
+    changed = await provision(path, store, "Asia/Shanghai")
+    assert (changed.created, changed.updated) == (0, 1)
+    assert (await store.get_device("h2-bed")).location == "guest room"
+
+
+async def test_errors_name_line_and_field_and_nothing_is_applied(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(CSV_BAD)
+    with pytest.raises(ProvisionError) as caught:
+        await provision(path, store, "Asia/Shanghai")
+    text = str(caught.value)
+    found = {(p.line, p.field) for p in caught.value.problems}
+    assert (2, "timezone") in found, text  # not an IANA zone
+    assert (4, "resident_id") in found, text  # a bed band needs a resident
+    assert (5, "kind") in found, text  # not a device kind
+    assert (6, "phone") in found, text  # not E.164
+    assert (7, "home_id") in found, text  # no such home
+    assert "line 2: home h3: timezone:" in text
+    assert "nothing was changed" in text
+    assert [h.id for h in await store.list_homes()] == ["h1"]  # the valid rows were not applied
+    assert await store.list_residents() == []
+
+
+async def test_toml_errors_point_at_the_field_line(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(TOML.replace('phone = "+8613800000002"', 'phone = "0571-1234"'))
+    with pytest.raises(ProvisionError) as caught:
+        await provision(path, store, "Asia/Shanghai")
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.field) == (
+        TOML.splitlines().index('phone = "+8613800000002"') + 1,
+        "phone",
+    )
+
+
+def test_the_command_reports_and_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ELDERCARE_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.csv"
+    good.write_text(TOML)
+    bad.write_text(CSV_BAD)
+    assert main(["provision", str(bad)]) == 1
+    assert "line 4: device h3-bed: resident_id:" in capsys.readouterr().err
+    assert main(["provision", "--dry-run", str(good)]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+    assert main(["provision", str(good)]) == 0
+    assert "5 created, 0 updated, 0 unchanged" in capsys.readouterr().out

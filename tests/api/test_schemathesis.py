@@ -1,0 +1,74 @@
+"""Property-based API fuzzing with schemathesis against /openapi.json, over a
+real SQLite store: no 5xx, no response that breaks its own schema.
+
+Kept small (a few examples per operation) so the suite stays fast; the live
+stream is left out (it never ends), its behaviour is tested on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import jwt
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from alerts.events import AlertBus
+from alerts.service import AlertService
+from dashboard_api.app import create_app
+from dashboard_api.context import AppContext
+from eldercare.clock import WallClock
+from eldercare.domain import Device, DeviceKind, Home, Resident, Role, User
+from eldercare.metrics import Metrics
+from eldercare.passwords import hash_password
+from eldercare.settings import Settings
+from eldercare.store import Store, open_store
+
+SECRET = "schemathesis-secret-key-0123456789-abcdef"
+MAX_EXAMPLES = 4
+
+
+async def _store(path: Path) -> Store:
+    store = await open_store(f"sqlite:///{path}")
+    await store.migrate()
+    await store.create_user(User("admin", hash_password("admin-password"), Role.ADMIN))
+    await store.create_home(Home("h1", "Home one", "", "Asia/Shanghai"))
+    await store.create_resident(Resident("r1", "h1", "Wang"))
+    await store.create_device(Device("bed1", "h1", DeviceKind.BED_BAND, "r1"))
+    return store
+
+
+def _app() -> object:
+    directory = Path(tempfile.mkdtemp(prefix="eldercare-schemathesis-"))
+    store = asyncio.run(_store(directory / "fuzz.db"))
+    settings_ = Settings(secret_key=SECRET, token_ttl=3600.0)
+    clock, bus, metrics = WallClock(), AlertBus(), Metrics()
+    alerts = AlertService(
+        store, clock, bus, metrics,
+        response_window_s=600, default_timezone="Asia/Shanghai", care_centre_phone="+861234567",
+    )  # fmt: skip
+
+    async def readiness() -> dict[str, bool]:
+        return {"broker": True, "store": True}
+
+    ctx = AppContext(settings_, store, alerts, bus, clock, metrics, readiness, lambda: None)
+    return create_app(ctx)
+
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", _app()).exclude(
+    path="/api/v1/alerts/stream"
+)
+TOKEN = jwt.encode({"sub": "admin", "exp": 4102444800}, SECRET, algorithm="HS256")
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_never_fails_and_keeps_its_schema(case: schemathesis.Case) -> None:
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        checks=[not_a_server_error, response_schema_conformance],
+    )
