@@ -66,10 +66,16 @@ class DetectorSet:
         batch's newest event, which must not make its own older readings late);
         ``now`` is used only when it is earlier (before the first tick, or the
         event clock's first event after wall-clock ticks)."""
+        if self.follow_events:
+            # ``now`` already counts this whole batch: lateness is measured against the
+            # newest reading processed before each one instead (see on_reading).
+            return
         if self.ref.now is None or now < self.ref.now:
             self.ref.now = now
 
     def on_reading(self, reading: Reading, device: Device) -> Sequence[Signal]:
+        if self.follow_events and self.processed is not None:
+            self.ref.now = self.processed
         if self.processed is None or reading.ts > self.processed:
             self.processed = reading.ts
         out: list[Signal] = []

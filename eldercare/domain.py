@@ -217,6 +217,8 @@ class StatusChange:
     device_id: str
     online: bool
     received_at: datetime
+    """When it arrived, on the service clock (with ELDERCARE_CLOCK=event: the newest
+    event time the gateway had decoded when the status came in)."""
 
 
 @dataclass(frozen=True, slots=True)

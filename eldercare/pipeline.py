@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 from alerts.service import AlertService
 from detectors.base import Detector
@@ -56,7 +54,6 @@ class Pipeline:
             device = await self.lookup(change.device_id)
             if device is None:
                 continue
-            change = replace(change, received_at=self._service_time(change.received_at))
             for detector in self.detectors:
                 signals.extend(detector.on_status(change, device))
         self.metrics.observe("eldercare_detector_seconds", time.perf_counter() - started)
@@ -86,12 +83,6 @@ class Pipeline:
         """Save the detectors' state (after intake has stopped)."""
         if self.runtime is not None:
             await self.runtime.checkpoint(self.clock.now(), force=True)
-
-    def _service_time(self, received_at: datetime) -> datetime:
-        """A status change's receive time on the service clock (shifted to event
-        time with the event clock, as the gateway does for last_seen)."""
-        skew = self.clock.now() - datetime.now(UTC)
-        return received_at if abs(skew) < timedelta(seconds=1) else received_at + skew
 
     async def _apply(self, signals: Sequence[Signal]) -> None:
         for signal in signals:

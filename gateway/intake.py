@@ -443,7 +443,10 @@ class Gateway:
                     if reading.battery is not None:
                         battery[device_id] = reading.battery
                 else:
-                    status = decode_status(msg.topic, msg.payload, received_at, device)
+                    # On the service clock: with the event clock, the newest event time
+                    # decoded so far (status payloads carry no timestamp of their own).
+                    at = min(received_at, self._clock.now())
+                    status = decode_status(msg.topic, msg.payload, at, device)
                     out.statuses.append(status)
                     online[device_id] = status.online
                     if status.online and not msg.retain:

@@ -84,6 +84,9 @@ def scenario_messages(sc: Scenario, day: date) -> Iterator[Message]:
             if status == "silent":
                 silenced.add(kind)
             elif status is not None:
+                # A status payload has no timestamp: another device's report at the same
+                # moment first, so a service on the event clock knows what time it is.
+                out.extend(_clock_tick(devices, kind, at, rng))
                 out.append(dev.status(at, status == "online"))
                 if status == "offline":
                     silenced.add(kind)
@@ -101,6 +104,16 @@ def scenario_messages(sc: Scenario, day: date) -> Iterator[Message]:
         t = nxt if nxt <= end else end + timedelta(seconds=1)
     out.sort(key=lambda m: m.ts)
     yield from out
+
+
+def _clock_tick(
+    devices: dict[DeviceKind, SimDevice], skip: DeviceKind, at: datetime, rng: random.Random
+) -> list[Message]:
+    for kind, dev in devices.items():
+        if kind is not skip:
+            fields = _bed_fields(dev.state, rng) if kind is DeviceKind.BED_BAND else {}
+            return [dev.event(at, fields)]
+    return []
 
 
 def _background(

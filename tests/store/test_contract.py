@@ -36,6 +36,7 @@ from eldercare.store import (
     StoreUnavailable,
     open_store,
 )
+from eldercare.store._common import load_migrations
 
 T0 = datetime(2025, 3, 1, 8, 0, 0, 123456, tzinfo=UTC)
 
@@ -93,10 +94,21 @@ async def test_migrate_twice_applies_nothing_the_second_time(store: Store) -> No
     await store.ping()
 
 
+def migration_names(backend: str) -> list[str]:
+    return [m.name for m in load_migrations(backend)]
+
+
+def test_both_backends_have_the_same_migrations_in_order() -> None:
+    names = migration_names("sqlite")
+    assert names[0] == "0001_initial"
+    assert names == migration_names("postgres")
+    assert names == sorted(names)
+
+
 async def test_open_migrate_reports_names(tmp_path: Path) -> None:
     store = await open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
     try:
-        assert await store.migrate() == ["0001_initial"]
+        assert await store.migrate() == migration_names("sqlite")
         assert await store.migrate() == []
     finally:
         await store.close()
@@ -109,7 +121,7 @@ async def test_sqlite_memory_and_relative_urls(
     for url in ("sqlite:///:memory:", "sqlite:///./rel.db"):
         store = await open_store(url)
         try:
-            assert await store.migrate() == ["0001_initial"]
+            assert await store.migrate() == migration_names("sqlite")
             await store.create_home(Home("h1", "Home"))
             assert [h.id for h in await store.list_homes()] == ["h1"]
         finally:
