@@ -103,7 +103,9 @@ def home_life(
     plan = [(start + timedelta(minutes=10), K.BED_BAND, {"in_bed": True})]
     for d in range(days):
         plan += _day_plan(rng, first_day + timedelta(days=d), tz)
-    end = plan[-1][0] + timedelta(minutes=30)
+    # Every home runs to the same moment (after the last bedtime): a home that fell
+    # silent earlier than the others would look offline to the service.
+    end = _at(first_day + timedelta(days=days - 1), tz, 22, 30)
 
     out: list[Message] = [dev.status(start, True) for dev in devices.values()]
     i = 0

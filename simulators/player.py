@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -55,12 +55,32 @@ def connect(
     return client
 
 
-def play(client: mqtt.Client, messages: Iterable[Message], speed: float = 0) -> PlayReport:
-    """Publish every message; with ``speed`` > 0, keep their spacing scaled by it."""
+MAX_OUTSTANDING = 20_000
+"""Messages published but not yet acknowledged by the broker (paho's packet ids
+wrap at 65,535: far more outstanding would collide)."""
+
+
+def play(
+    client: mqtt.Client,
+    messages: Iterable[Message],
+    speed: float = 0,
+    *,
+    processed: Callable[[], float] | None = None,
+    max_lag: int = 20_000,
+) -> PlayReport:
+    """Publish every message; with ``speed`` > 0, keep their spacing scaled by it.
+    Returns once the broker has acknowledged them all.
+
+    ``processed`` (how many messages the service has processed so far) keeps the
+    replay at most ``max_lag`` messages ahead of the service: a broker queues only
+    so many messages for a subscriber (Mosquitto: ``max_queued_messages``, 1,000
+    by default) and drops the rest."""
+    base = processed() if processed is not None else 0.0
+    window = threading.BoundedSemaphore(MAX_OUTSTANDING)
+    client.on_publish = lambda c, u, mid, rc=None, p=None: window.release()
     started = time.monotonic()
     first = None
     count = 0
-    last: mqtt.MQTTMessageInfo | None = None
     for msg in messages:
         if speed > 0:
             if first is None:
@@ -69,13 +89,26 @@ def play(client: mqtt.Client, messages: Iterable[Message], speed: float = 0) -> 
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        last = client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
-        if last.rc == mqtt.MQTT_ERR_NO_CONN:
-            raise PlayError("lost the MQTT connection while playing")
+        if processed is not None and count % 500 == 0:
+            _wait_for_service(processed, base + count - max_lag)
+        if not window.acquire(timeout=60):
+            raise PlayError("the broker acknowledged nothing for 60 s")
+        info = client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise PlayError(f"publish failed: {mqtt.error_string(info.rc)}")
         count += 1
-    if last is not None:
-        last.wait_for_publish(60)
+    for _ in range(MAX_OUTSTANDING):  # every acknowledgement back
+        if not window.acquire(timeout=60):
+            raise PlayError("the broker did not acknowledge every message")
     return PlayReport(count, time.monotonic() - started)
+
+
+def _wait_for_service(processed: Callable[[], float], target: float, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while processed() < target:
+        if time.monotonic() > deadline:
+            raise PlayError(f"the service processed nothing new for {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def close(client: mqtt.Client) -> None:

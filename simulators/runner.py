@@ -10,6 +10,7 @@ expected alert seen (with its delay after ``after``), missed, or unexpected.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -132,6 +133,20 @@ async def wait_processed(
     return True
 
 
+def processed_counter(client: httpx.Client) -> Callable[[], float]:
+    """A blocking reader of the service's processed-message count (for the player thread)."""
+
+    def read() -> float:
+        resp = client.get("/metrics")
+        resp.raise_for_status()
+        for line in resp.text.splitlines():
+            if line.startswith(PROCESSED + " "):
+                return float(line.split()[1])
+        return 0.0
+
+    return read
+
+
 async def fetch_alerts(client: httpx.AsyncClient, home_id: str) -> list[dict[str, Any]]:
     resp = await client.get("/api/v1/alerts", params={"home_id": home_id, "limit": 200})
     resp.raise_for_status()
@@ -195,7 +210,10 @@ async def run(
         streams = [scenario_messages(sc, day) for sc, day in zip(scenarios, days, strict=True)]
         mq = await asyncio.to_thread(connect, mqtt_host, mqtt_port, mqtt_username, mqtt_password)
         try:
-            report = await asyncio.to_thread(play, mq, merge(streams), speed)
+            with httpx.Client(base_url=api, timeout=10) as sync:
+                report = await asyncio.to_thread(
+                    play, mq, merge(streams), speed, processed=processed_counter(sync)
+                )
         finally:
             await asyncio.to_thread(close, mq)
         if not await wait_processed(client, baseline + report.messages, settle):
@@ -257,7 +275,10 @@ async def run_life(
         stream = life([h.home_id for h in demo], first_day, days, seed)
         mq = await asyncio.to_thread(connect, mqtt_host, mqtt_port, mqtt_username, mqtt_password)
         try:
-            report = await asyncio.to_thread(play, mq, stream, 0)
+            with httpx.Client(base_url=api, timeout=10) as sync:
+                report = await asyncio.to_thread(
+                    play, mq, stream, 0, processed=processed_counter(sync)
+                )
         finally:
             await asyncio.to_thread(close, mq)
         if not await wait_processed(client, baseline + report.messages, settle):
