@@ -105,38 +105,54 @@ async def _ready(api: str, timeout: float = 60) -> str:
 async def _latency_part(
     cfg: BenchConfig, mqtt_port: int, db_url: str, work: Path
 ) -> latency.Latency:
+    from simulators.twilio_server import Recorded, TwilioServer
+
+    sms_at: dict[str, float] = {}
+
+    def on_twilio(event: str, r: Recorded) -> None:
+        if event == "created" and r.kind == "message":
+            sms_at.setdefault(r.to, time.perf_counter())
+
     api_port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
-    env.update(
-        ELDERCARE_DATABASE_URL=db_url,
-        ELDERCARE_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
-        ELDERCARE_API_PORT=str(api_port),
-        ELDERCARE_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        ELDERCARE_MQTT_CLIENT_ID="bench-serve",
-        ELDERCARE_LOG_FORMAT="json",
-        ELDERCARE_LOG_LEVEL="WARNING",
-    )
-    proc = _serve(env, work / "serve.log")
-    try:
-        api = f"http://127.0.0.1:{api_port}"
-        token = await _ready(api)
-        return await latency.measure(
-            pid=proc.pid,
-            api=api,
-            token=token,
-            mqtt_port=mqtt_port,
-            homes=cfg.homes,
-            seconds=cfg.seconds,
-            probes=min(cfg.probes, cfg.homes),
-            prefix=cfg.prefix,
+    async with TwilioServer("ACbench0000000000000000000000000", "bench-token") as twilio:
+        twilio.listeners.append(on_twilio)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
+        env.update(
+            ELDERCARE_DATABASE_URL=db_url,
+            ELDERCARE_MQTT_URL=f"mqtt://127.0.0.1:{mqtt_port}",
+            ELDERCARE_API_PORT=str(api_port),
+            ELDERCARE_PUBLIC_URL=f"http://127.0.0.1:{api_port}",
+            ELDERCARE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            ELDERCARE_MQTT_CLIENT_ID="bench-serve",
+            ELDERCARE_TWILIO_ACCOUNT_SID=twilio.account_sid,
+            ELDERCARE_TWILIO_AUTH_TOKEN=twilio.auth_token,
+            ELDERCARE_TWILIO_FROM="+15005550006",
+            ELDERCARE_TWILIO_BASE_URL=twilio.base_url,
+            ELDERCARE_LOG_FORMAT="json",
+            ELDERCARE_LOG_LEVEL="WARNING",
         )
-    finally:
-        proc.send_signal(signal.SIGINT)
+        proc = _serve(env, work / "serve.log")
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            api = f"http://127.0.0.1:{api_port}"
+            token = await _ready(api)
+            return await latency.measure(
+                pid=proc.pid,
+                api=api,
+                token=token,
+                mqtt_port=mqtt_port,
+                homes=cfg.homes,
+                seconds=cfg.seconds,
+                probes=min(cfg.probes, cfg.homes),
+                prefix=cfg.prefix,
+                sms_requests=lambda: dict(sms_at),
+            )
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.to_thread(proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def publish_vitals(port: int, n: int, homes: int, prefix: str) -> float:
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    t0 = datetime.now(UTC) - timedelta(hours=1)
+    # Spaced 1 ms apart and ending now: recent data, none ahead of the wall clock.
+    t0 = datetime.now(UTC) - timedelta(milliseconds=n + 1000)
     start = time.perf_counter()
     last = None
     for i in range(n):
