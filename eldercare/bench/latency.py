@@ -152,6 +152,7 @@ async def measure(
             sent[home] = time.perf_counter()
             probe_client.publish(f"eldercare/v1/{home}/{home}-sos/event", payload, qos=1)
             await asyncio.sleep(gap)
+
         def missing() -> bool:
             sms = 0 if sms_requests is None else len(sms_requests())
             return len(seen) < len(sent) or (sms_requests is not None and sms < len(sent))
