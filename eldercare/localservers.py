@@ -47,7 +47,9 @@ class TempMosquitto:
 
     host = "127.0.0.1"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, max_queued: int = 100_000) -> None:
+        """``max_queued``: messages Mosquitto keeps per client beyond those in flight
+        (0 = no limit); beyond it, it drops them."""
         self.workdir = workdir
         self.port = _free_port()
         self.data_dir = workdir / "data"
@@ -65,7 +67,7 @@ class TempMosquitto:
                     "persistence true",
                     f"persistence_location {self.data_dir}/",
                     "autosave_interval 1",
-                    "max_queued_messages 100000",
+                    f"max_queued_messages {max_queued}",
                     "max_inflight_messages 1000",
                     "persistent_client_expiration 1d",
                     f"log_dest file {self.log_path}",

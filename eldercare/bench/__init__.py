@@ -157,7 +157,7 @@ async def _latency_part(
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="eldercare-bench-"))
-    broker = TempMosquitto(work)
+    broker = TempMosquitto(work, max_queued=0)  # (a)/(b) queue every message first
     broker.start()
     pg = start_postgres()
     try:
