@@ -70,6 +70,13 @@ class TimeRef:
         return self.now is not None and (self.now - ts).total_seconds() > seconds
 
 
+def number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (``true`` is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
 def iso(ts: datetime) -> str:
     """The stable text of a time in source keys and saved state (UTC, microseconds)."""
     return ts.astimezone(UTC).isoformat(timespec="microseconds")

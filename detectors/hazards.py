@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from detectors.base import State, TimeRef, delayed, iso, order_key, parse_iso
+from detectors.base import State, TimeRef, delayed, iso, number, order_key, parse_iso
 from detectors.profiles import Profiles
 from eldercare.domain import (
     DEFAULT_SEVERITY,
@@ -40,12 +40,6 @@ from eldercare.domain import (
 class _Sensor:
     last: tuple[datetime, int] | None = None
     active_since: datetime | None = None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 class HazardDetector:
@@ -88,7 +82,7 @@ class HazardDetector:
             return ()
         f = reading.fields
         if device.kind is DeviceKind.GAS:
-            lel = _number(f.get("lel"))
+            lel = number(f.get("lel"))
             alarm = f.get("alarm") is True
             if lel is None and "alarm" not in f:
                 return ()

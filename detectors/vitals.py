@@ -29,12 +29,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import State, TimeRef, iso, order_key, parse_iso
+from detectors.base import State, TimeRef, iso, number, order_key, parse_iso
 from detectors.config import Rules
 from detectors.profiles import Profiles
 from eldercare.domain import (
@@ -143,12 +142,6 @@ _WORDS = {
 }
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 class VitalsDetector:
     name = "vitals"
 
@@ -210,7 +203,7 @@ class VitalsDetector:
         t = reading.ts.timestamp()
         if bed.covered_since is None:
             bed.covered_since = t
-        hr, rr = _number(f.get("hr")), _number(f.get("rr"))
+        hr, rr = number(f.get("hr")), number(f.get("rr"))
         if hr is not None:
             bed.hr.push(t, hr)
         if rr is not None and rr > 0:
