@@ -13,6 +13,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -60,33 +61,33 @@ def register_session(port: int, client_id: str) -> None:
 
 
 def publish_vitals(port: int, n: int, homes: int, prefix: str) -> float:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{prefix}")
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
+    """Publish ``n`` bed-band readings over ``homes`` homes; seconds it took."""
+    from simulators.devices import Message
+    from simulators.player import close, connect, play
+
     # Spaced 1 ms apart and ending now: recent data, none ahead of the wall clock.
     t0 = datetime.now(UTC) - timedelta(milliseconds=n + 1000)
-    start = time.perf_counter()
-    last = None
-    for i in range(n):
-        h = i % homes
-        payload = {
-            "ts": (t0 + timedelta(milliseconds=i)).isoformat(timespec="milliseconds"),
-            "seq": i,
-            "hr": 60 + i % 15,
-            "rr": 14 + i % 3,
-            "in_bed": True,
-            "movement": i % 20,
-        }
-        topic = f"eldercare/v1/{prefix}{h}/{prefix}{h}-bed/event"
-        last = client.publish(topic, json.dumps(payload), qos=1)
-    if last is not None:
-        last.wait_for_publish(300)
-    elapsed = time.perf_counter() - start
-    client.disconnect()
-    client.loop_stop()
-    return elapsed
+
+    def messages() -> Iterator[Message]:
+        for i in range(n):
+            h = i % homes
+            ts = t0 + timedelta(milliseconds=i)
+            payload = {
+                "ts": ts.isoformat(timespec="milliseconds"),
+                "seq": i,
+                "hr": 60 + i % 15,
+                "rr": 14 + i % 3,
+                "in_bed": True,
+                "movement": i % 20,
+            }
+            topic = f"eldercare/v1/{prefix}{h}/{prefix}{h}-bed/event"
+            yield Message(ts, topic, json.dumps(payload).encode())
+
+    client = connect("127.0.0.1", port)
+    try:
+        return play(client, messages()).seconds
+    finally:
+        close(client)
 
 
 def drain_bare(port: int, n: int, client_id: str) -> float:
