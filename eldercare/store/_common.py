@@ -104,3 +104,20 @@ def status_details(update: StatusUpdate) -> dict[str, Any]:
     if update.note is not None:
         details["note"] = update.note
     return details
+
+
+# The response report's definitions (both backends; ``?`` placeholders): time to
+# acknowledge is the first staff action, a resolve by the system does not count.
+RESPONSES_SQL = """
+SELECT a.id, a.kind, a.severity, a.status, a.raised_at, a.response_deadline,
+  (SELECT min(t.at) FROM alert_timeline t WHERE t.alert_id = a.id
+     AND (t.event IN ('acknowledged', 'dispatched', 'on_site')
+          OR (t.event = 'resolved' AND coalesce(t.actor, '') <> 'system'))) AS acknowledged_at,
+  (SELECT min(t.at) FROM alert_timeline t
+     WHERE t.alert_id = a.id AND t.event = 'on_site') AS on_site_at,
+  (SELECT min(t.at) FROM alert_timeline t
+     WHERE t.alert_id = a.id AND t.event = 'resolved') AS resolved_at,
+  EXISTS (SELECT 1 FROM alert_timeline t
+     WHERE t.alert_id = a.id AND t.event = 'window_breached') AS breached
+FROM alerts a WHERE a.raised_at >= ? AND a.raised_at < ? ORDER BY a.id
+"""

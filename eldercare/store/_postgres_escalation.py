@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from eldercare.domain import Alert, AlertKind, AlertStatus, Contact, Severity
+from eldercare.store._common import RESPONSES_SQL
 from eldercare.store._postgres_base import (
     ALERT_COLS,
     PostgresBase,
@@ -345,18 +346,3 @@ class PostgresEscalation(PostgresBase):
             )
             for r in rows
         ]
-
-
-RESPONSES_SQL = """
-SELECT a.id, a.kind, a.severity, a.status, a.raised_at, a.response_deadline,
-  (SELECT min(t.at) FROM alert_timeline t WHERE t.alert_id = a.id
-     AND (t.event IN ('acknowledged', 'dispatched', 'on_site')
-          OR (t.event = 'resolved' AND coalesce(t.actor, '') <> 'system'))) AS acknowledged_at,
-  (SELECT min(t.at) FROM alert_timeline t
-     WHERE t.alert_id = a.id AND t.event = 'on_site') AS on_site_at,
-  (SELECT min(t.at) FROM alert_timeline t
-     WHERE t.alert_id = a.id AND t.event = 'resolved') AS resolved_at,
-  EXISTS (SELECT 1 FROM alert_timeline t
-     WHERE t.alert_id = a.id AND t.event = 'window_breached') AS breached
-FROM alerts a WHERE a.raised_at >= ? AND a.raised_at < ? ORDER BY a.id
-"""
