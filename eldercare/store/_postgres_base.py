@@ -406,11 +406,20 @@ class PostgresBase:
     async def update_liveness(self, updates: Sequence[LivenessUpdate]) -> None:
         if not updates:
             return
+        # One statement for the whole batch (one row per device): an UPDATE per
+        # device cost a round of psycopg work per message at 1 Hz vitals.
         async with self._tx() as conn:
-            await conn.cursor().executemany(
-                "UPDATE devices SET last_seen = COALESCE(%s, last_seen),"
-                " battery = COALESCE(%s, battery), online = COALESCE(%s, online) WHERE id = %s",
-                [(u.last_seen, u.battery, u.online, u.device_id) for u in updates],
+            await conn.execute(
+                "UPDATE devices AS d SET last_seen = COALESCE(v.last_seen, d.last_seen),"
+                " battery = COALESCE(v.battery, d.battery), online = COALESCE(v.online, d.online)"
+                " FROM unnest(%s::text[], %s::timestamptz[], %s::float8[], %s::boolean[])"
+                " AS v(id, last_seen, battery, online) WHERE d.id = v.id",
+                (
+                    [u.device_id for u in updates],
+                    [u.last_seen for u in updates],
+                    [u.battery for u in updates],
+                    [u.online for u in updates],
+                ),
             )
 
     async def get_liveness(self, device_id: str) -> DeviceLiveness:
