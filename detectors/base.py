@@ -22,11 +22,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from eldercare.domain import Device, Reading, Signal, StatusChange
+from eldercare.domain import Device, DeviceKind, Reading, Signal, StatusChange
+
+ALL_KINDS: frozenset[DeviceKind] = frozenset(DeviceKind)
 
 
 class Detector(Protocol):
     name: str
+    reads: frozenset[DeviceKind]
+    """The device kinds whose readings it looks at: it is not fed the others."""
 
     def on_reading(self, reading: Reading, device: Device) -> Sequence[Signal]:
         """A committed reading (redelivered duplicates included: be idempotent)."""

@@ -56,6 +56,7 @@ class _Bed:
 
 class BedExitDetector:
     name = "bed_exit"
+    reads = frozenset({DeviceKind.BED_BAND})
 
     def __init__(self, profiles: Profiles, ref: TimeRef) -> None:
         self.profiles = profiles

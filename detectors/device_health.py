@@ -29,7 +29,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from detectors.base import Deadlines, State, TimeRef, clock_text, iso, local_date, parse_iso
+from detectors.base import (
+    ALL_KINDS,
+    Deadlines,
+    State,
+    TimeRef,
+    clock_text,
+    iso,
+    local_date,
+    parse_iso,
+)
 from detectors.config import Rules
 from detectors.profiles import Profiles
 from eldercare.domain import (
@@ -72,6 +81,7 @@ class _Dev:
 
 class DeviceHealthDetector:
     name = "device_health"
+    reads = ALL_KINDS
 
     def __init__(self, profiles: Profiles, ref: TimeRef) -> None:
         self.profiles = profiles

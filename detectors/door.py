@@ -73,6 +73,7 @@ def _dt(text: str | None) -> datetime | None:
 
 class DoorDetector:
     name = "door"
+    reads = frozenset({DeviceKind.DOOR, DeviceKind.FALL_RADAR, DeviceKind.BED_BAND})
 
     def __init__(self, profiles: Profiles, ref: TimeRef) -> None:
         self.profiles = profiles

@@ -57,6 +57,7 @@ def _recovered(f: dict[str, Any]) -> bool:
 
 class FallDetector:
     name = "fall"
+    reads = frozenset({DeviceKind.FALL_RADAR})
 
     def __init__(self, profiles: Profiles, ref: TimeRef) -> None:
         self.profiles = profiles

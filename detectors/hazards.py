@@ -44,6 +44,7 @@ class _Sensor:
 
 class HazardDetector:
     name = "hazards"
+    reads = frozenset({DeviceKind.GAS, DeviceKind.WATER})
 
     def __init__(self, profiles: Profiles, ref: TimeRef) -> None:
         self.profiles = profiles

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from detectors.base import Deadlines, State, TimeRef, clock_text, iso, parse_iso
+from detectors.base import ALL_KINDS, Deadlines, State, TimeRef, clock_text, iso, parse_iso
 from detectors.profiles import Profiles
 from eldercare.domain import (
     DEFAULT_SEVERITY,
@@ -49,6 +49,7 @@ class _Home:
 
 class InactivityDetector:
     name = "inactivity"
+    reads = ALL_KINDS
 
     def __init__(self, profiles: Profiles, ref: TimeRef) -> None:
         self.profiles = profiles

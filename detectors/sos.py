@@ -29,6 +29,7 @@ from eldercare.domain import (
 
 class SosDetector:
     name = "sos"
+    reads = frozenset({DeviceKind.SOS_BUTTON})
 
     def __init__(self, profiles: Profiles | None = None, ref: TimeRef | None = None) -> None:
         self.profiles = profiles or Profiles()

@@ -85,7 +85,14 @@ class Window:
             self.start += int(cut)
 
     def median(self) -> float:
-        return float(np.median(self._v[self.start : self.end]))
+        """np.median's value, by partition: np.median costs ~10x more on a
+        minute of 1 Hz samples (22 µs against 2 µs here), twice per reading."""
+        v = self._v[self.start : self.end]
+        k = len(v) // 2
+        if len(v) % 2:
+            return float(np.partition(v, k)[k])
+        p = np.partition(v, (k - 1, k))
+        return float((p[k - 1] + p[k]) / 2)
 
     def clear(self) -> None:
         self.start = self.end = 0
@@ -144,6 +151,7 @@ _WORDS = {
 
 class VitalsDetector:
     name = "vitals"
+    reads = frozenset({DeviceKind.BED_BAND})
 
     def __init__(self, profiles: Profiles, ref: TimeRef) -> None:
         self.profiles = profiles

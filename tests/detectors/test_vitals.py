@@ -138,3 +138,17 @@ def test_redelivered_and_late_samples_change_nothing() -> None:
     for i in range(120):  # an hour late: older than the window, stored but not judged
         late.send(DeviceKind.BED_BAND, T0 + i * S, now=now, hr=35, rr=14, in_bed=True)
     assert late.findings(AlertKind.HEART_RATE_LOW) == []
+
+
+def test_window_median_is_numpys_median_for_odd_and_even_counts() -> None:
+    import numpy as np
+
+    from detectors.vitals import Window
+
+    rng = np.random.default_rng(7)
+    window = Window(capacity=4)
+    for t in range(400):
+        window.push(float(t), float(rng.integers(30, 140)) + float(rng.random()))
+        window.evict_before(t - float(rng.integers(0, 70)))
+        values = [window._v[i] for i in range(window.start, window.end)]
+        assert window.median() == float(np.median(values)), (t, len(values))
