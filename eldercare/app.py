@@ -26,7 +26,7 @@ from dashboard_api.app import create_app
 from dashboard_api.context import AppContext
 from detectors.runtime import DetectorRuntime
 from eldercare.clock import Clock, make_clock
-from eldercare.domain import Role, User
+from eldercare.domain import DeviceKind, Role, User
 from eldercare.embedded_broker import EmbeddedBroker
 from eldercare.metrics import Metrics
 from eldercare.passwords import hash_password
@@ -38,6 +38,13 @@ from gateway import Gateway, GatewayConfig
 from gateway.registry_cache import RegistryCache
 
 log = logging.getLogger("eldercare.service")
+
+FAST_KINDS = frozenset(
+    k.value
+    for k in (DeviceKind.SOS_BUTTON, DeviceKind.FALL_RADAR, DeviceKind.GAS, DeviceKind.WATER)
+)
+"""Devices whose messages take the gateway's fast lane (GatewayConfig.fast_kinds):
+the ones that raise critical alerts from a single message, and send little else."""
 
 
 class _Server(uvicorn.Server):
@@ -163,6 +170,8 @@ class Service:
                 client_id=s.mqtt_client_id,
                 protocol=addr.protocol,
                 batch_max=s.batch_max,
+                # With the event clock, time is the data's order: one lane.
+                fast_kinds=FAST_KINDS if s.clock == "wall" else frozenset(),
             ),
             store=self._store,
             registry=registry,

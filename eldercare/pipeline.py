@@ -4,6 +4,7 @@ crash here means redelivery, and raising is idempotent on the finding's key."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,6 +17,9 @@ from eldercare.domain import Clearance, Device, Reading, Signal, StatusChange
 from eldercare.metrics import Metrics
 
 log = logging.getLogger("eldercare.pipeline")
+
+YIELD_EVERY = 256
+"""Readings detected between two yields to the event loop (see gateway.intake)."""
 
 
 class Pipeline:
@@ -35,6 +39,7 @@ class Pipeline:
         self.clock = clock
         self.lookup = lookup
         self.metrics = metrics
+        self._tick_lock = asyncio.Lock()
 
     async def __call__(
         self, readings: Sequence[Reading], status_changes: Sequence[StatusChange]
@@ -43,7 +48,9 @@ class Pipeline:
         if self.runtime is not None:
             await self.runtime.begin(self.clock.now())
         signals: list[Signal] = []
-        for reading in readings:
+        for i, reading in enumerate(readings):
+            if i and not i % YIELD_EVERY:
+                await asyncio.sleep(0)  # a big batch lets the fast lane and the API in
             self.clock.observe(reading.ts)
             device = await self.lookup(reading.device_id)
             if device is None:  # deleted between decode and now
@@ -63,7 +70,13 @@ class Pipeline:
         self.metrics.observe("eldercare_pipeline_seconds", time.perf_counter() - started)
 
     async def tick(self) -> None:
-        """Run the time-based rules at the service clock's now."""
+        """Run the time-based rules at the service clock's now. One at a time: the
+        ticker and the gateway's lanes all call it, and a checkpoint must not
+        interleave with another."""
+        async with self._tick_lock:
+            await self._tick()
+
+    async def _tick(self) -> None:
         now = self.clock.now()
         if self.runtime is not None:
             await self.runtime.begin(now)
@@ -82,7 +95,8 @@ class Pipeline:
     async def stop(self) -> None:
         """Save the detectors' state (after intake has stopped)."""
         if self.runtime is not None:
-            await self.runtime.checkpoint(self.clock.now(), force=True)
+            async with self._tick_lock:
+                await self.runtime.checkpoint(self.clock.now(), force=True)
 
     async def _apply(self, signals: Sequence[Signal]) -> None:
         for signal in signals:

@@ -29,6 +29,11 @@ class GatewayConfig:
     """Tries of the sink per batch before the failure is logged, counted and skipped."""
     retry_max_delay: float = 30.0
     """Cap of the jittered backoff between store retries of one batch."""
+    fast_kinds: frozenset[str] = frozenset()
+    """Device kinds (``DeviceKind`` values) whose messages skip the queue: taken as
+    soon as they arrive and committed in their own small batches, alongside the
+    batch under way, so an SOS does not wait behind a backlog of vitals. Empty:
+    one lane, strictly in arrival order (what the event clock needs)."""
     tls_context: ssl.SSLContext | None = field(default=None, compare=False)
     """Used when ``tls``; None = the system's default CA store."""
 

@@ -11,6 +11,14 @@ Threads and hand-over::
                                                 → sink(readings, status_changes)
                   ◄──────────────────────────── client.ack(mid, qos) for the batch
 
+With ``fast_kinds`` (the composition root sets the critical kinds: SOS button,
+fall radar, gas, water, with the wall clock), ``on_message`` puts those devices'
+messages in a second inbox that ``_fast_loop`` takes at once, in batches of
+their own, while ``_batch_loop`` goes on with the vitals: the two only meet in
+the store (separate connections) and the sink (detectors are per device kind).
+The long loops of a big batch yield to the event loop every ``YIELD_EVERY``
+messages so the fast lane is not held up behind them.
+
 Nothing is acknowledged before it is committed. If the store fails, the same
 batch is retried with jittered backoff and nothing is acked, so the broker keeps
 the messages. Acks carry the connection generation they were received on: after
@@ -52,6 +60,7 @@ from eldercare.metrics import Metrics
 from eldercare.store.base import LivenessUpdate, Store, StoreError
 from gateway.config import GatewayConfig
 from gateway.decode import Reason, Rejected, decode_event, decode_status, parse_topic
+from gateway.paho_client import BufferedClient, buffering_supported
 from gateway.registry_cache import RegistryCache
 
 log = logging.getLogger("eldercare.gateway.intake")
@@ -61,6 +70,16 @@ STATUS_TOPIC = "eldercare/v1/+/+/status"
 
 Sink = Callable[[Sequence[Reading], Sequence[StatusChange]], Awaitable[None]]
 """Receives every batch after it is committed (see Gateway)."""
+
+YIELD_EVERY = 256
+"""Messages decoded (or readings detected) between two yields to the event loop."""
+
+LIVENESS_STEP = timedelta(seconds=10)
+"""A device's ``last_seen`` is written when it moved on by this much since the last
+write (or with a new battery level or online state): at 1 Hz vitals one row
+update per device every 10 s instead of one per batch. Device supervision runs
+on the detectors' own in-memory times; the stored value is for the API and
+screen, and at most this much behind."""
 
 M_RECEIVED = "eldercare_messages_received_total"
 M_STORED = "eldercare_readings_stored_total"
@@ -122,6 +141,9 @@ class Gateway:
         self._inbox: collections.deque[_Incoming] = collections.deque()
         self._wake = asyncio.Event()
         self._wake_pending = False
+        self._fast: collections.deque[_Incoming] = collections.deque()
+        self._fast_wake = asyncio.Event()
+        self._fast_kinds = config.fast_kinds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
         self._ack_lock = threading.Lock()
@@ -132,6 +154,8 @@ class Gateway:
         self._disconnected = threading.Event()
         self._done = asyncio.Event()
         self._running = False
+        self._liveness_written: dict[str, tuple[datetime, float | None]] = {}
+        """device -> (last_seen, battery) as last written: see LIVENESS_STEP."""
         metrics.describe(M_RECEIVED, "counter", "MQTT messages taken in by the gateway")
         metrics.describe(M_STORED, "counter", "Readings newly stored (duplicates not counted)")
         metrics.describe(M_DEAD, "counter", "Messages refused into the dead-letter store")
@@ -183,7 +207,10 @@ class Gateway:
             client.connect_async(cfg.host, cfg.port, cfg.keepalive)
         client.loop_start()
         try:
-            await self._batch_loop()
+            async with asyncio.TaskGroup() as lanes:
+                lanes.create_task(self._batch_loop(), name="gateway-batches")
+                if self._fast_kinds:
+                    lanes.create_task(self._fast_loop(), name="gateway-fast-lane")
         finally:
             await self._shutdown_client(client)
             self._done.set()
@@ -198,6 +225,7 @@ class Gateway:
         """
         self._stopping = True
         self._wake.set()
+        self._fast_wake.set()
         if not self._running:
             return
         try:
@@ -212,15 +240,16 @@ class Gateway:
 
     def _make_client(self) -> mqtt.Client:
         cfg = self._config
+        client_cls = BufferedClient if buffering_supported() else mqtt.Client
         if cfg.protocol == "5":
-            client = mqtt.Client(
+            client = client_cls(
                 CallbackAPIVersion.VERSION2,
                 client_id=cfg.client_id,
                 protocol=MQTTProtocolVersion.MQTTv5,
                 manual_ack=True,
             )
         else:
-            client = mqtt.Client(
+            client = client_cls(
                 CallbackAPIVersion.VERSION2,
                 client_id=cfg.client_id,
                 protocol=MQTTProtocolVersion.MQTTv311,
@@ -334,17 +363,23 @@ class Gateway:
             topic = message.topic
         except UnicodeDecodeError:
             topic = "<topic is not UTF-8>"
-        self._inbox.append(
-            _Incoming(
-                topic,
-                bytes(message.payload),
-                message.mid,
-                message.qos,
-                message.retain,
-                time.time(),
-                self._generation,
-            )
+        incoming = _Incoming(
+            topic,
+            bytes(message.payload),
+            message.mid,
+            message.qos,
+            message.retain,
+            time.time(),
+            self._generation,
         )
+        if self._fast_kinds and self._is_fast(topic):
+            self._fast.append(incoming)
+            loop = self._loop
+            if loop is not None:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._fast_wake.set)
+            return
+        self._inbox.append(incoming)
         if not self._wake_pending:
             self._wake_pending = True
             loop = self._loop
@@ -352,6 +387,15 @@ class Gateway:
                 # RuntimeError: the loop is closed, we are shutting down.
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(self._wake.set)
+
+    def _is_fast(self, topic: str) -> bool:
+        """Whether the topic's device is of a fast-lane kind (registry as cached;
+        an unknown device goes the normal way and is dead-lettered there)."""
+        parts = topic.split("/")
+        if len(parts) != 5:
+            return False
+        device = self._registry.peek(parts[3])
+        return device is not None and device.kind.value in self._fast_kinds
 
     # --- asyncio side -------------------------------------------------------------
 
@@ -375,6 +419,18 @@ class Gateway:
                 return  # stopping, and everything taken in is committed and acked
             await self._process(batch)
 
+    async def _fast_loop(self) -> None:
+        fast = self._fast
+        while True:
+            self._fast_wake.clear()
+            if fast:
+                n = min(len(fast), self._config.batch_max)
+                await self._process([fast.popleft() for _ in range(n)])
+                continue
+            if self._stopping:
+                return
+            await self._fast_wake.wait()
+
     async def _process(self, batch: list[_Incoming]) -> None:
         self._metrics.inc(M_RECEIVED, len(batch))
         decoded: _Decoded | None = None
@@ -395,6 +451,7 @@ class Gateway:
                     step = 2
                 if step == 2 and decoded.liveness:
                     await self._store.update_liveness(decoded.liveness)
+                    self._liveness_committed(decoded.liveness)
                 break
             except Exception as exc:
                 attempt += 1
@@ -423,7 +480,9 @@ class Gateway:
         seen: dict[str, datetime] = {}
         battery: dict[str, float] = {}
         online: dict[str, bool] = {}
-        for msg in batch:
+        for i, msg in enumerate(batch):
+            if i and not i % YIELD_EVERY:
+                await asyncio.sleep(0)  # let the fast lane and the API in
             received_at = datetime.fromtimestamp(msg.received, UTC)
             try:
                 _, device_id, channel = parse_topic(msg.topic)
@@ -464,17 +523,33 @@ class Gateway:
             skew = self._clock.now() - datetime.now(UTC)
             if abs(skew) < timedelta(seconds=1):
                 skew = timedelta(0)
+            written = self._liveness_written
             for device_id in seen.keys() | online.keys():
                 last = seen.get(device_id)
-                out.liveness.append(
-                    LivenessUpdate(
-                        device_id=device_id,
-                        last_seen=None if last is None else last + skew,
-                        battery=battery.get(device_id),
-                        online=online.get(device_id),
-                    )
-                )
+                last_seen = None if last is None else last + skew
+                level = battery.get(device_id)
+                state = online.get(device_id)
+                before = written.get(device_id)
+                if (
+                    state is None
+                    and before is not None
+                    and (level is None or level == before[1])
+                    and (last_seen is None or last_seen - before[0] < LIVENESS_STEP)
+                ):
+                    continue  # nothing new enough to be worth a row update
+                out.liveness.append(LivenessUpdate(device_id, last_seen, level, state))
         return out
+
+    def _liveness_committed(self, updates: list[LivenessUpdate]) -> None:
+        written = self._liveness_written
+        for u in updates:
+            before = written.get(u.device_id)
+            last_seen = u.last_seen if u.last_seen is not None else before and before[0]
+            if last_seen is None:
+                written.pop(u.device_id, None)  # never seen alive: write the next sign
+                continue
+            level = u.battery if u.battery is not None else before and before[1]
+            written[u.device_id] = (last_seen, level)
 
     @staticmethod
     def _dead(msg: _Incoming, received_at: datetime, reason: str, detail: str) -> DeadLetter:
@@ -575,4 +650,4 @@ class Gateway:
             client.disconnect()
         await asyncio.to_thread(client.loop_stop)
         self._connected = False
-        log.info("gateway stopped", extra={"pending_unacked": len(self._inbox)})
+        log.info("gateway stopped", extra={"pending_unacked": len(self._inbox) + len(self._fast)})

@@ -132,6 +132,7 @@ async def start_gateway(mosquitto: Mosquitto, sqlite_store: Store) -> AsyncItera
         protocol: str = "5",
         sink: Recorder | None = None,
         batch_max: int = 500,
+        fast_kinds: frozenset[str] = frozenset(),
     ) -> Running:
         the_store = store if store is not None else sqlite_store
         recorder = sink if sink is not None else Recorder()
@@ -142,6 +143,7 @@ async def start_gateway(mosquitto: Mosquitto, sqlite_store: Store) -> AsyncItera
                 client_id=client_id,
                 protocol=protocol,
                 batch_max=batch_max,
+                fast_kinds=fast_kinds,
             ),
             store=the_store,
             registry=RegistryCache(the_store, miss_reload_interval=0.2),
@@ -410,3 +412,51 @@ async def test_a_burst_is_committed_in_batches(
     await wait_readings(sqlite_store, n, DOOR)
     metrics: Metrics = start_gateway.metrics  # type: ignore[attr-defined]
     assert 10 <= metrics.value("eldercare_batches_total") < n
+
+
+class HoldingSink(Recorder):
+    """A sink that keeps the first batch with a reading of ``device`` waiting
+    until released: a slow batch of vitals under way."""
+
+    def __init__(self, device: str) -> None:
+        super().__init__()
+        self.device = device
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, readings: Sequence[Reading], statuses: Sequence[StatusChange]) -> None:
+        if not self.holding.is_set() and any(r.device_id == self.device for r in readings):
+            self.holding.set()
+            await self.release.wait()
+        await super().__call__(readings, statuses)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-lane", "one-lane"])
+async def test_a_fast_lane_message_does_not_wait_behind_a_batch_under_way(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store, fast: bool
+) -> None:
+    sink = HoldingSink(BED)
+    await start_gateway(sink=sink, fast_kinds=frozenset({"water"}) if fast else frozenset())
+    await publish(publisher, event_topic(BED), {"seq": 1, "hr": 60, "rr": 14, "in_bed": True})
+    await asyncio.wait_for(sink.holding.wait(), 5)
+    await publish(publisher, event_topic(WATER_B, OTHER_HOME), {"seq": 1, "leak": True})
+
+    async def water_delivered() -> bool:
+        return any(r.device_id == WATER_B for r in sink.readings)
+
+    if fast:
+        await eventually(water_delivered, "the leak delivered while the vitals batch waits")
+        assert await sqlite_store.count_readings(WATER_B) == 1
+        assert not any(r.device_id == BED for r in sink.readings)
+    else:  # one lane: strictly in order, the leak waits for the batch before it
+        await asyncio.sleep(0.3)
+        assert not await water_delivered()
+    sink.release.set()
+    await eventually(water_delivered, "the leak delivered")
+    await wait_readings(sqlite_store, 1, BED)
+    metrics: Metrics = start_gateway.metrics  # type: ignore[attr-defined]
+
+    async def all_acked() -> bool:
+        return metrics.value("eldercare_messages_processed_total") == 2
+
+    await eventually(all_acked, "both messages processed and acked")
