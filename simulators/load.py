@@ -1,8 +1,9 @@
 """``eldercare sim load --homes N``: thousands of homes' normal traffic, in real time.
 
-Every resident's bed band reports vitals once a second; the other five devices
-send heartbeats at their intervals (spread over the interval by home, so they
-do not all come in the same second). Memory is bounded: per home only a few
+Every resident's bed band reports vitals once a second, the homes spread over
+the second in 20 slices (real bands are not synchronised); the other five
+devices send heartbeats at their intervals (spread over the interval by home,
+so they do not all come in the same second). Memory is bounded: per home only a few
 counters, no message is kept. Returns what was sent and how well the pace held.
 """
 
@@ -45,6 +46,10 @@ class LoadReport:
         ]
 
 
+SLICES = 20
+"""Each second is sent in this many slices of the homes, 50 ms apart."""
+
+
 def run_load(
     client: mqtt.Client,
     homes: int,
@@ -65,35 +70,38 @@ def run_load(
     while time.monotonic() - start < seconds:
         if callable(should_stop) and should_stop():
             break
-        now = datetime.now(UTC).isoformat(timespec="milliseconds")
-        for h in range(homes):
-            payload = {
-                "ts": now,
-                "seq": seq[h],
-                "hr": 58 + (h + tick) % 12,
-                "rr": 13 + (h + tick) % 4,
-                "in_bed": True,
-                "movement": (h * 7 + tick) % 10,
-            }
-            seq[h] += 1
-            client.publish(bed_topics[h], json.dumps(payload), qos=qos)
-            vitals += 1
-            for kind in others:
-                every = intervals[kind]
-                if (tick + h) % every == 0:
-                    dev = f"{prefix}{h}-{DEVICE_SUFFIX[kind]}"
-                    body = {"ts": now, "seq": tick}
-                    if kind in (DeviceKind.SOS_BUTTON, DeviceKind.DOOR, DeviceKind.WATER):
-                        body["battery"] = 90
-                    client.publish(
-                        f"eldercare/v1/{prefix}{h}/{dev}/event", json.dumps(body), qos=qos
-                    )
-                    heartbeats += 1
+        behind = False
+        for part in range(SLICES):
+            now = datetime.now(UTC).isoformat(timespec="milliseconds")
+            for h in range(part * homes // SLICES, (part + 1) * homes // SLICES):
+                payload = {
+                    "ts": now,
+                    "seq": seq[h],
+                    "hr": 58 + (h + tick) % 12,
+                    "rr": 13 + (h + tick) % 4,
+                    "in_bed": True,
+                    "movement": (h * 7 + tick) % 10,
+                }
+                seq[h] += 1
+                client.publish(bed_topics[h], json.dumps(payload), qos=qos)
+                vitals += 1
+                for kind in others:
+                    every = intervals[kind]
+                    if (tick + h) % every == 0:
+                        dev = f"{prefix}{h}-{DEVICE_SUFFIX[kind]}"
+                        body = {"ts": now, "seq": tick}
+                        if kind in (DeviceKind.SOS_BUTTON, DeviceKind.DOOR, DeviceKind.WATER):
+                            body["battery"] = 90
+                        client.publish(
+                            f"eldercare/v1/{prefix}{h}/{dev}/event", json.dumps(body), qos=qos
+                        )
+                        heartbeats += 1
+            # Homes are spread over the second, as real bands are: no burst at :00.
+            delay = start + tick + (part + 1) / SLICES - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif part == SLICES - 1:
+                behind = True
         tick += 1
-        next_tick = start + tick
-        delay = next_tick - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        else:
-            late += 1
+        late += behind
     return LoadReport(homes, time.monotonic() - start, vitals, heartbeats, late)

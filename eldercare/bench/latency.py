@@ -2,7 +2,7 @@
 CPU and memory per 1,000 homes.
 
 The service runs as its own process (``eldercare serve``) so its CPU time and
-RSS can be read from /proc. A load thread sends every home's vitals once a
+RSS can be read from /proc. A load process sends every home's vitals once a
 second; meanwhile SOS buttons are pressed in turn, each in another home, and
 the time from the MQTT publish to the SSE ``raised`` event (and, when a
 Twilio-compatible server is given, to its SMS request) is recorded.
@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
-import threading
+import queue
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import numpy as np
 
 from simulators.load import LoadReport, run_load
 from simulators.player import close, connect
+
+
+class EventLike(Protocol):
+    def set(self) -> None: ...
+    def is_set(self) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -125,22 +131,26 @@ async def measure(
     watcher = asyncio.create_task(_watch_sse(api, token, seen, ready, stop))
     await asyncio.wait_for(ready.wait(), 10)
 
-    load_client = connect("127.0.0.1", mqtt_port)
-    stop_load = threading.Event()
-    load_report: list[LoadReport] = []
-
-    def background() -> None:
-        load_report.append(
-            run_load(load_client, homes, seconds, prefix=prefix, should_stop=stop_load.is_set)
-        )
-
-    loader = threading.Thread(target=background, name="bench-load")
+    # The load runs in its own process: in this one its publishing would hold the
+    # GIL that the SSE reader and the Twilio server need to timestamp the probes.
+    ctx = multiprocessing.get_context("spawn")
+    stop_load, load_ready = ctx.Event(), ctx.Event()
+    reports: multiprocessing.Queue[LoadReport] = ctx.Queue()
+    loader = ctx.Process(
+        target=_load_process,
+        args=(mqtt_port, homes, seconds, prefix, stop_load, load_ready, reports),
+        name="bench-load",
+        daemon=True,
+    )
     idle0, i0 = _cpu_seconds(pid), time.perf_counter()
     await asyncio.sleep(2.0)
     result.idle_cpu_percent = 100 * (_cpu_seconds(pid) - idle0) / (time.perf_counter() - i0)
     result.idle_rss_mb = _rss_mb(pid)
-    cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
     loader.start()
+    if not await asyncio.to_thread(load_ready.wait, 60):
+        loader.kill()
+        raise RuntimeError("the load process did not connect to the broker in 60 s")
+    cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
     probe_client = connect("127.0.0.1", mqtt_port)
     sent: dict[str, float] = {}
     try:
@@ -162,16 +172,20 @@ async def measure(
             await asyncio.sleep(0.05)
     finally:
         stop_load.set()
-        await asyncio.to_thread(loader.join, 30)
         cpu1, t1 = _cpu_seconds(pid), time.perf_counter()
         result.rss_mb = _rss_mb(pid)
+        try:
+            result.load = await asyncio.to_thread(reports.get, True, 30)
+        except queue.Empty:
+            result.load = None
+        await asyncio.to_thread(loader.join, 30)
+        if loader.is_alive():
+            loader.kill()
         close(probe_client)
-        close(load_client)
         stop.set()
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
     result.cpu_percent = 100 * (cpu1 - cpu0) / (t1 - t0)
-    result.load = load_report[0] if load_report else None
     result.to_sse_ms = [1000 * (seen[h] - sent[h]) for h in sent if h in seen]
     if sms_requests is not None:
         got: dict[str, float] = sms_requests()
@@ -181,6 +195,23 @@ async def measure(
             if (phone := contact_phone(int(h[len(prefix) :]))) in got
         ]
     return result
+
+
+def _load_process(
+    mqtt_port: int,
+    homes: int,
+    seconds: float,
+    prefix: str,
+    stop: EventLike,
+    ready: EventLike,
+    reports: multiprocessing.Queue[LoadReport],
+) -> None:
+    client = connect("127.0.0.1", mqtt_port)
+    ready.set()
+    try:
+        reports.put(run_load(client, homes, seconds, prefix=prefix, should_stop=stop.is_set))
+    finally:
+        close(client)
 
 
 def contact_phone(index: int) -> str:
