@@ -170,6 +170,7 @@ def _demo_broker_port(settings: Settings, chosen: bool) -> Settings:
 def _run_service(settings: Settings, demo: tuple[int, float] | None) -> int:
     from eldercare.app import Service
     from eldercare.embedded_broker import BrokerPortTaken
+    from eldercare.gc_tuning import tune_for_service
     from eldercare.store.base import StoreError
 
     async def go() -> None:
@@ -192,6 +193,7 @@ def _run_service(settings: Settings, demo: tuple[int, float] | None) -> int:
 
         def started(service: Service) -> None:
             holder["service"] = service
+            tune_for_service(service.metrics)  # after start-up: see eldercare/gc_tuning.py
             if signals:
                 service.request_stop()
 

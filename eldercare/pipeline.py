@@ -18,7 +18,7 @@ from eldercare.metrics import Metrics
 
 log = logging.getLogger("eldercare.pipeline")
 
-YIELD_EVERY = 256
+YIELD_EVERY = 64
 """Readings detected between two yields to the event loop (see gateway.intake)."""
 
 

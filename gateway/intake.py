@@ -71,7 +71,7 @@ STATUS_TOPIC = "eldercare/v1/+/+/status"
 Sink = Callable[[Sequence[Reading], Sequence[StatusChange]], Awaitable[None]]
 """Receives every batch after it is committed (see Gateway)."""
 
-YIELD_EVERY = 256
+YIELD_EVERY = 64
 """Messages decoded (or readings detected) between two yields to the event loop."""
 
 LIVENESS_STEP = timedelta(seconds=10)
