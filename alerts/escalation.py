@@ -45,6 +45,7 @@ from alerts.policy import Policy, stopped, stopped_by
 from eldercare.clock import Clock
 from eldercare.domain import Alert, AlertStatus, TimelineEntry
 from eldercare.metrics import Metrics
+from eldercare.priority import Priority
 from eldercare.store.base import (
     EscalationSend,
     EscalationStep,
@@ -82,7 +83,10 @@ class EscalationEngine(DeliveryEventsMixin):
         worker_id: str | None = None,
         lease_s: float = 60.0,
         batch_size: int = 50,
+        priority: Priority | None = None,
     ) -> None:
+        self.priority = priority or Priority()
+        """Runs are urgent work: the gateway's vitals batches wait for them."""
         self.store = store
         self.clock = clock
         self.bus = bus
@@ -186,7 +190,10 @@ class EscalationEngine(DeliveryEventsMixin):
 
     async def run_due(self, now: datetime | None = None) -> int:
         """Run every step due at ``now`` (default: the clock's now); return how many ran."""
-        now = now or self.clock.now()
+        async with self.priority.urgent():
+            return await self._run_due(now or self.clock.now())
+
+    async def _run_due(self, now: datetime) -> int:
         ran = 0
         while True:
             steps = await self.store.claim_due_steps(

@@ -31,7 +31,10 @@ class Pipeline:
         lookup: Callable[[str], Awaitable[Device | None]],
         metrics: Metrics,
         runtime: DetectorRuntime | None = None,
+        pause: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        self.pause = pause or _let_others_in
+        """Awaited every YIELD_EVERY readings (the service passes Priority.pause)."""
         self.runtime = runtime
         """Profiles and saved state of the detectors (detectors/runtime.py)."""
         self.detectors = detectors
@@ -50,7 +53,7 @@ class Pipeline:
         signals: list[Signal] = []
         for i, reading in enumerate(readings):
             if i and not i % YIELD_EVERY:
-                await asyncio.sleep(0)  # a big batch lets the fast lane and the API in
+                await self.pause()  # a big batch lets the fast lane and the API in
             self.clock.observe(reading.ts)
             device = await self.lookup(reading.device_id)
             if device is None:  # deleted between decode and now
@@ -104,3 +107,7 @@ class Pipeline:
                 await self.alerts.handle_clearance(signal)
             else:
                 await self.alerts.handle_finding(signal)
+
+
+async def _let_others_in() -> None:
+    await asyncio.sleep(0)
