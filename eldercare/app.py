@@ -31,6 +31,7 @@ from eldercare.embedded_broker import EmbeddedBroker
 from eldercare.metrics import Metrics
 from eldercare.passwords import hash_password
 from eldercare.pipeline import Pipeline
+from eldercare.priority import Priority
 from eldercare.settings import Settings
 from eldercare.store import open_store
 from eldercare.store.base import NotFound, Store, StoreError
@@ -39,12 +40,15 @@ from gateway.registry_cache import RegistryCache
 
 log = logging.getLogger("eldercare.service")
 
-FAST_KINDS = frozenset(
-    k.value
-    for k in (DeviceKind.SOS_BUTTON, DeviceKind.FALL_RADAR, DeviceKind.GAS, DeviceKind.WATER)
-)
-"""Devices whose messages take the gateway's fast lane (GatewayConfig.fast_kinds):
-the ones that raise critical alerts from a single message, and send little else."""
+FAST_LANE: dict[str, tuple[bytes, ...]] = {
+    DeviceKind.SOS_BUTTON.value: (b'"action"',),
+    DeviceKind.FALL_RADAR.value: (b'"detected"', b'"suspected"', b'"floor"'),
+    DeviceKind.GAS.value: (b'"alarm"', b'"lel"'),
+    DeviceKind.WATER.value: (b'"leak"',),
+}
+"""The gateway's fast lane (GatewayConfig.fast_lane): the events that raise a
+critical alert from one message (a press, a fall, gas, a leak), not the
+heartbeats of the same devices (hundreds a minute with thousands of homes)."""
 
 
 class _Server(uvicorn.Server):
@@ -123,6 +127,7 @@ class Service:
             raise
         registry = RegistryCache(self._store)
         await registry.load()
+        priority = Priority()
         self.escalation = EscalationEngine(
             self._store,
             self.clock,
@@ -135,6 +140,7 @@ class Service:
             default_timezone=s.timezone,
             public_url=s.public_url,
             sms_quota_per_hour=s.sms_quota_per_hour,
+            priority=priority,
         )
         self.alerts = AlertService(
             self._store,
@@ -156,6 +162,7 @@ class Service:
             registry.lookup,
             self.metrics,
             runtime=self.detectors,
+            pause=priority.pause,
         )
         pipeline = self._pipeline
         await pipeline.start()
@@ -171,13 +178,14 @@ class Service:
                 protocol=addr.protocol,
                 batch_max=s.batch_max,
                 # With the event clock, time is the data's order: one lane.
-                fast_kinds=FAST_KINDS if s.clock == "wall" else frozenset(),
+                fast_lane=FAST_LANE if s.clock == "wall" else {},
             ),
             store=self._store,
             registry=registry,
             clock=self.clock,
             metrics=self.metrics,
             sink=pipeline,
+            priority=priority,
         )
         ctx = AppContext(
             settings=s,

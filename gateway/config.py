@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -29,11 +30,14 @@ class GatewayConfig:
     """Tries of the sink per batch before the failure is logged, counted and skipped."""
     retry_max_delay: float = 30.0
     """Cap of the jittered backoff between store retries of one batch."""
-    fast_kinds: frozenset[str] = frozenset()
-    """Device kinds (``DeviceKind`` values) whose messages skip the queue: taken as
-    soon as they arrive and committed in their own small batches, alongside the
-    batch under way, so an SOS does not wait behind a backlog of vitals. Empty:
-    one lane, strictly in arrival order (what the event clock needs)."""
+    fast_lane: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
+    """Device kind (a ``DeviceKind`` value) -> payload markers: a message of that
+    kind whose raw payload contains one of the markers (any message, if none are
+    given) skips the queue: it is taken as soon as it arrives and committed in a
+    batch of its own, alongside the batch under way, so an SOS does not wait
+    behind a backlog of vitals. The markers keep heartbeats in the normal lane.
+    A marker is a cheap test on bytes: a false match only makes a message fast.
+    Empty: one lane, strictly in arrival order (what the event clock needs)."""
     tls_context: ssl.SSLContext | None = field(default=None, compare=False)
     """Used when ``tls``; None = the system's default CA store."""
 

@@ -11,13 +11,14 @@ Threads and hand-over::
                                                 → sink(readings, status_changes)
                   ◄──────────────────────────── client.ack(mid, qos) for the batch
 
-With ``fast_kinds`` (the composition root sets the critical kinds: SOS button,
-fall radar, gas, water, with the wall clock), ``on_message`` puts those devices'
-messages in a second inbox that ``_fast_loop`` takes at once, in batches of
+With ``fast_lane`` (the composition root gives the critical events: an SOS
+press, a radar's fall, gas, a leak, with the wall clock), ``on_message`` puts
+those messages in a second inbox that ``_fast_loop`` takes at once, in batches of
 their own, while ``_batch_loop`` goes on with the vitals: the two only meet in
 the store (separate connections) and the sink (detectors are per device kind).
 The long loops of a big batch yield to the event loop every ``YIELD_EVERY``
-messages so the fast lane is not held up behind them.
+messages and, while a fast-lane batch is under way, wait for it there
+(``eldercare.priority``): the alert path does not queue behind vitals.
 
 Nothing is acknowledged before it is committed. If the store fails, the same
 batch is retried with jittered backoff and nothing is acked, so the broker keeps
@@ -57,6 +58,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from eldercare.clock import Clock
 from eldercare.domain import DeadLetter, Reading, StatusChange
 from eldercare.metrics import Metrics
+from eldercare.priority import Priority
 from eldercare.store.base import LivenessUpdate, Store, StoreError
 from gateway.config import GatewayConfig
 from gateway.decode import Reason, Rejected, decode_event, decode_status, parse_topic
@@ -131,8 +133,11 @@ class Gateway:
         clock: Clock,
         metrics: Metrics,
         sink: Sink,
+        priority: Priority | None = None,
     ) -> None:
         self._config = config
+        self._priority = priority or Priority()
+        """Fast-lane batches are urgent; the decode loop of the others pauses for them."""
         self._store = store
         self._registry = registry
         self._clock = clock
@@ -143,7 +148,11 @@ class Gateway:
         self._wake_pending = False
         self._fast: collections.deque[_Incoming] = collections.deque()
         self._fast_wake = asyncio.Event()
-        self._fast_kinds = config.fast_kinds
+        self._fast_lane = config.fast_lane
+        self._fast_pending: dict[str, int] = {}
+        """device -> its messages in the fast lane not yet acked: until then, all of
+        that device's messages take the fast lane too (one device, one order)."""
+        self._fast_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
         self._ack_lock = threading.Lock()
@@ -209,7 +218,7 @@ class Gateway:
         try:
             async with asyncio.TaskGroup() as lanes:
                 lanes.create_task(self._batch_loop(), name="gateway-batches")
-                if self._fast_kinds:
+                if self._fast_lane:
                     lanes.create_task(self._fast_loop(), name="gateway-fast-lane")
         finally:
             await self._shutdown_client(client)
@@ -372,7 +381,10 @@ class Gateway:
             time.time(),
             self._generation,
         )
-        if self._fast_kinds and self._is_fast(topic):
+        if self._fast_lane and self._is_fast(topic, incoming.payload):
+            with self._fast_lock:
+                device_id = topic.split("/")[3]
+                self._fast_pending[device_id] = self._fast_pending.get(device_id, 0) + 1
             self._fast.append(incoming)
             loop = self._loop
             if loop is not None:
@@ -388,14 +400,23 @@ class Gateway:
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(self._wake.set)
 
-    def _is_fast(self, topic: str) -> bool:
-        """Whether the topic's device is of a fast-lane kind (registry as cached;
-        an unknown device goes the normal way and is dead-lettered there)."""
+    def _is_fast(self, topic: str, payload: bytes) -> bool:
+        """Whether the message goes in the fast lane (registry as cached: an unknown
+        device goes the normal way and is dead-lettered there)."""
         parts = topic.split("/")
         if len(parts) != 5:
             return False
+        if parts[3] in self._fast_pending:
+            return True  # its earlier message is in the fast lane: keep the order
+        if parts[4] != "event":
+            return False
         device = self._registry.peek(parts[3])
-        return device is not None and device.kind.value in self._fast_kinds
+        if device is None:
+            return False
+        markers = self._fast_lane.get(device.kind.value)
+        if markers is None:
+            return False
+        return not markers or any(m in payload for m in markers)
 
     # --- asyncio side -------------------------------------------------------------
 
@@ -425,7 +446,17 @@ class Gateway:
             self._fast_wake.clear()
             if fast:
                 n = min(len(fast), self._config.batch_max)
-                await self._process([fast.popleft() for _ in range(n)])
+                batch = [fast.popleft() for _ in range(n)]
+                async with self._priority.urgent():
+                    await self._process(batch)
+                with self._fast_lock:
+                    for msg in batch:
+                        device_id = msg.topic.split("/")[3]
+                        left = self._fast_pending.get(device_id, 1) - 1
+                        if left > 0:
+                            self._fast_pending[device_id] = left
+                        else:
+                            self._fast_pending.pop(device_id, None)
                 continue
             if self._stopping:
                 return
@@ -482,7 +513,7 @@ class Gateway:
         online: dict[str, bool] = {}
         for i, msg in enumerate(batch):
             if i and not i % YIELD_EVERY:
-                await asyncio.sleep(0)  # let the fast lane and the API in
+                await self._priority.pause()  # let the fast lane and the API in
             received_at = datetime.fromtimestamp(msg.received, UTC)
             try:
                 _, device_id, channel = parse_topic(msg.topic)
