@@ -91,9 +91,9 @@ def main() -> None:
         engine2.on_tick(now)
     clean = time.perf_counter() - t0
     print(f"homes: {args.homes}, simulated seconds: {args.seconds}, readings: {n}")
-    mixed, bed = elapsed / n * 1e6, clean / m * 1e6
+    mixed, per_bed = elapsed / n * 1e6, clean / m * 1e6
     print(f"detector cost, mixed readings + ticks (tracemalloc on): {mixed:.1f} µs/reading")
-    print(f"detector cost, bed-band readings + ticks (tracemalloc off): {bed:.1f} µs/reading")
+    print(f"detector cost, bed-band readings + ticks (tracemalloc off): {per_bed:.1f} µs/reading")
     print(f"detector state memory: {held / args.homes / 1024:.1f} KiB per resident (home)")
     windows = engine.vitals.memory_bytes() / args.homes
     print(f"numpy window buffers alone: {windows:.0f} B per resident")

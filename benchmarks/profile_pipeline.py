@@ -38,8 +38,8 @@ async def _live(
 ) -> tuple[int, int, float]:
     from eldercare.app import Service
     from eldercare.bench.latency import _load_process
-    from eldercare.gc_tuning import tune_for_service
     from eldercare.localservers import _free_port
+    from eldercare.process_tuning import tune_for_service
     from eldercare.settings import Settings
 
     settings = Settings.load(env={}).with_(

@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=None, help="load duration (default 60)")
     p.add_argument("--probes", type=int, default=None, help="SOS presses timed (default 100)")
     p.add_argument(
+        "--mqtt-protocol",
+        dest="protocol",
+        choices=["5", "3.1.1"],
+        default=None,
+        help="the gateway's MQTT version (default 5)",
+    )
+    p.add_argument(
         "--json",
         default=None,
         metavar="FILE",
@@ -129,7 +136,7 @@ def _bench(args: argparse.Namespace) -> int:
     cfg = BenchConfig.short() if args.short else BenchConfig()
     changes = {
         k: getattr(args, k)
-        for k in ("homes", "messages", "seconds", "probes")
+        for k in ("homes", "messages", "seconds", "probes", "protocol")
         if getattr(args, k) is not None
     }
     cfg = dataclasses.replace(cfg, **changes)
@@ -170,7 +177,7 @@ def _demo_broker_port(settings: Settings, chosen: bool) -> Settings:
 def _run_service(settings: Settings, demo: tuple[int, float] | None) -> int:
     from eldercare.app import Service
     from eldercare.embedded_broker import BrokerPortTaken
-    from eldercare.gc_tuning import tune_for_service
+    from eldercare.process_tuning import tune_for_service
     from eldercare.store.base import StoreError
 
     async def go() -> None:
@@ -193,7 +200,7 @@ def _run_service(settings: Settings, demo: tuple[int, float] | None) -> int:
 
         def started(service: Service) -> None:
             holder["service"] = service
-            tune_for_service(service.metrics)  # after start-up: see eldercare/gc_tuning.py
+            tune_for_service(service.metrics)  # after start-up: see eldercare/process_tuning.py
             if signals:
                 service.request_stop()
 

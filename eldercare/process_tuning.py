@@ -1,6 +1,7 @@
-"""Python's cyclic garbage collector, set for a long-running service process.
+"""The interpreter, set for a long-running service process: the cyclic garbage
+collector and the GIL's switch interval.
 
-Measured with 3,000 homes sending vitals once a second (the live mode of
+The collector. Measured with 3,000 homes sending vitals once a second (the live mode of
 ``benchmarks/profile_pipeline.py``, this machine): in 20 s the service made four
 full collections of the ~170,000 objects it holds, the longest 206 ms. A full
 collection stops everything, so it lands in the alert latency p99. Once the
@@ -15,6 +16,13 @@ service has started (registry loaded, detectors restored):
   generation) on ``/metrics``, so a latency spike can be matched to one.
 
 The thresholds stay Python's: a larger young generation measured no better.
+
+The switch interval. paho's network thread and the event loop share the GIL.
+A thread that wants it waits up to the switch interval (5 ms by default) for
+the other to let go, and the alert path waits like that after each of its
+dozen database round trips while paho parses a burst of vitals. 1 ms bounds
+that wait at a cost of more frequent hand-overs.
+
 Process-wide, so it is called by the ``serve`` and ``demo`` entry points, not
 by ``Service`` (tests run many services in one process).
 """
@@ -22,15 +30,18 @@ by ``Service`` (tests run many services in one process).
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from typing import Any
 
 from eldercare.metrics import Metrics
 
 METRIC = "eldercare_gc_seconds"
+SWITCH_INTERVAL_S = 0.001
 
 
 def tune_for_service(metrics: Metrics) -> None:
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     gc.collect()
     gc.freeze()
     metrics.describe(METRIC, "histogram", "Pauses of Python's cyclic garbage collector")

@@ -39,7 +39,17 @@ class Throughput:
         return self.bare_s / self.pipeline_s if self.pipeline_s else 0.0
 
 
-def _session(port: int, client_id: str) -> mqtt.Client:
+def _session(port: int, client_id: str, protocol: str) -> mqtt.Client:
+    """A persistent session, plain paho (auto-ack), on the gateway's MQTT version."""
+    if protocol == "3.1.1":
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=False,
+        )
+        client.connect("127.0.0.1", port)
+        return client
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 3600
@@ -48,9 +58,9 @@ def _session(port: int, client_id: str) -> mqtt.Client:
     return client
 
 
-def register_session(port: int, client_id: str) -> None:
+def register_session(port: int, client_id: str, protocol: str = "5") -> None:
     """Subscribe once and leave, so the broker queues messages for this session."""
-    client = _session(port, client_id)
+    client = _session(port, client_id, protocol)
     done = threading.Event()
     client.on_subscribe = lambda *a: done.set()
     client.loop_start()
@@ -90,7 +100,7 @@ def publish_vitals(port: int, n: int, homes: int, prefix: str) -> float:
         close(client)
 
 
-def drain_bare(port: int, n: int, client_id: str) -> float:
+def drain_bare(port: int, n: int, client_id: str, protocol: str = "5") -> float:
     got = 0
     done = threading.Event()
 
@@ -100,7 +110,7 @@ def drain_bare(port: int, n: int, client_id: str) -> float:
         if got >= n:
             done.set()
 
-    client = _session(port, client_id)
+    client = _session(port, client_id, protocol)
     client.on_message = on_message
     start = time.perf_counter()
     client.loop_start()
@@ -113,7 +123,9 @@ def drain_bare(port: int, n: int, client_id: str) -> float:
     return elapsed
 
 
-async def drain_pipeline(port: int, db_url: str, n: int, client_id: str) -> tuple[float, int]:
+async def drain_pipeline(
+    port: int, db_url: str, n: int, client_id: str, protocol: str = "5"
+) -> tuple[float, int]:
     """The real gateway and pipeline (composition as in eldercare.app), timed to the
     last committed message."""
     from eldercare.app import Service
@@ -126,6 +138,7 @@ async def drain_pipeline(port: int, db_url: str, n: int, client_id: str) -> tupl
         api_port=_free_port(),
         admin_password=ADMIN_PASSWORD,
         mqtt_client_id=client_id,
+        mqtt_protocol=protocol,
         batch_max=5000,
     )
     service = Service(settings)
@@ -144,10 +157,12 @@ async def drain_pipeline(port: int, db_url: str, n: int, client_id: str) -> tupl
     return elapsed, batches
 
 
-def measure(port: int, db_url: str, n: int, homes: int, prefix: str) -> Throughput:
-    register_session(port, "bench-bare")
-    register_session(port, "bench-gw")
+def measure(
+    port: int, db_url: str, n: int, homes: int, prefix: str, protocol: str = "5"
+) -> Throughput:
+    register_session(port, "bench-bare", protocol)
+    register_session(port, "bench-gw", protocol)
     pub_s = publish_vitals(port, n, homes, prefix)
-    bare_s = drain_bare(port, n, "bench-bare")
-    pipe_s, batches = asyncio.run(drain_pipeline(port, db_url, n, "bench-gw"))
+    bare_s = drain_bare(port, n, "bench-bare", protocol)
+    pipe_s, batches = asyncio.run(drain_pipeline(port, db_url, n, "bench-gw", protocol))
     return Throughput(n, pub_s, bare_s, pipe_s, batches)
