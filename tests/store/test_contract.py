@@ -296,16 +296,24 @@ async def test_readings_without_seq_dedupe_on_device_and_ts(store: Store) -> Non
     assert await store.count_readings() == 3
 
 
-async def test_assigned_ts_with_seq_dedupes_on_seq(store: Store) -> None:
+@pytest.mark.parametrize("padding", [0, 40], ids=["small-batch", "copy-batch"])
+async def test_assigned_ts_with_seq_dedupes_on_seq(store: Store, padding: int) -> None:
+    """Both write paths (a few readings in one statement, many through COPY)."""
     await provision(store)
-    assert await store.insert_readings([reading(7, assigned=True)]) == 1
+    pad_seq = iter(range(1_000_000))
+
+    async def insert(batch: list[Reading]) -> int:
+        pad = [reading(next(pad_seq), device="h1-door") for _ in range(padding)]
+        return await store.insert_readings(pad + batch) - padding
+
+    assert await insert([reading(7, assigned=True)]) == 1
     later = T0 + timedelta(seconds=3)
-    assert await store.insert_readings([reading(7, later, assigned=True)]) == 0
-    assert await store.insert_readings([reading(8, later, assigned=True)]) == 1
+    assert await insert([reading(7, later, assigned=True)]) == 0
+    assert await insert([reading(8, later, assigned=True)]) == 1
     batch = [reading(20, later, assigned=True), reading(20, later + timedelta(1), assigned=True)]
-    assert await store.insert_readings(batch) == 1
+    assert await insert(batch) == 1
     # more than a day later the same seq is a new reading
-    assert await store.insert_readings([reading(7, T0 + timedelta(days=2), assigned=True)]) == 1
+    assert await insert([reading(7, T0 + timedelta(days=2), assigned=True)]) == 1
     assert await store.count_readings("h1-bed") == 4
 
 
@@ -548,16 +556,18 @@ async def test_awkward_fields_are_stored(store: Store) -> None:
 
 
 @pytest.mark.postgres
-async def test_postgres_copy_round_trips_fields_exactly(pg_url: str) -> None:
+@pytest.mark.parametrize("n", [1, 40], ids=["small-batch", "copy-batch"])
+async def test_postgres_writes_round_trip_fields_exactly(pg_url: str, n: int) -> None:
     import psycopg
 
     store = await open_store(pg_url)
     try:
         await store.migrate()
         await provision(store)
-        assert await store.insert_readings([replace(reading(1), fields=AWKWARD)]) == 1
+        batch = [replace(reading(i), fields=AWKWARD) for i in range(n)]
+        assert await store.insert_readings(batch) == n
     finally:
         await store.close()
     async with await psycopg.AsyncConnection.connect(pg_url) as conn:
-        cur = await conn.execute("SELECT fields, ts, seq FROM readings")
-        assert await cur.fetchall() == [(AWKWARD, T0, 1)]
+        cur = await conn.execute("SELECT fields, ts, seq FROM readings ORDER BY seq")
+        assert await cur.fetchall() == [(AWKWARD, T0, i) for i in range(n)]
