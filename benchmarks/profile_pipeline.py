@@ -23,14 +23,9 @@ import asyncio
 import cProfile
 import multiprocessing
 import pstats
-import tempfile
 import time
-from pathlib import Path
 
-import psycopg
-
-from eldercare.bench import provision, throughput
-from eldercare.localservers import TempMosquitto, start_postgres, stop_postgres
+from eldercare.bench import bench_servers, provision, throughput
 
 
 async def _live(
@@ -88,14 +83,7 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumtime)")
     parser.add_argument("--dump", help="also write the raw profile here (pstats format)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="eldercare-profile-"))
-    broker = TempMosquitto(work, max_queued=0)
-    broker.start()
-    pg = start_postgres()
-    try:
-        with psycopg.connect(pg.url(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE bench")
-        db_url = pg.url("bench")
+    with bench_servers("eldercare-profile-") as (broker, db_url, _):
         asyncio.run(provision(db_url, args.homes, "p"))
         profiler = cProfile.Profile()
         if args.live:
@@ -111,9 +99,6 @@ def main() -> None:
             )
             profiler.disable()
             done = args.messages
-    finally:
-        broker.stop()
-        stop_postgres(pg)
     print(
         f"{done} messages in {elapsed:.2f} s ({done / elapsed:,.0f} msg/s, "
         f"{batches} batches, {1e6 * elapsed / max(done, 1):.1f} µs/message)"

@@ -20,6 +20,7 @@ It prints a table and writes the figures as JSON (``--json``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,15 +160,25 @@ async def _latency_part(
                 proc.wait()
 
 
-def run_bench(cfg: BenchConfig) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="eldercare-bench-"))
+@contextlib.contextmanager
+def bench_servers(prefix: str) -> Iterator[tuple[TempMosquitto, str, Path]]:
+    """A throw-away Mosquitto (no queue limit) and TimescaleDB with an empty
+    ``bench`` database: (broker, database URL, work folder); both stopped after."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     broker = TempMosquitto(work, max_queued=0)  # (a)/(b) queue every message first
     broker.start()
     pg = start_postgres()
     try:
         with psycopg.connect(pg.url(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE bench")
-        db_url = pg.url("bench")
+        yield broker, pg.url("bench"), work
+    finally:
+        broker.stop()
+        stop_postgres(pg)
+
+
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    with bench_servers("eldercare-bench-") as (broker, db_url, work):
         t0 = time.perf_counter()
         asyncio.run(provision(db_url, cfg.homes, cfg.prefix))
         provision_s = time.perf_counter() - t0
@@ -174,9 +186,6 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             broker.port, db_url, cfg.messages, min(cfg.homes, 1000), cfg.prefix, cfg.protocol
         )
         lat = asyncio.run(_latency_part(cfg, broker.port, db_url, work))
-    finally:
-        broker.stop()
-        stop_postgres(pg)
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count()},
