@@ -575,12 +575,14 @@ class Gateway:
         written = self._liveness_written
         for u in updates:
             before = written.get(u.device_id)
-            last_seen = u.last_seen if u.last_seen is not None else before and before[0]
+            last_seen, level = u.last_seen, u.battery
+            if before is not None:
+                last_seen = before[0] if last_seen is None else last_seen
+                level = before[1] if level is None else level
             if last_seen is None:
                 written.pop(u.device_id, None)  # never seen alive: write the next sign
-                continue
-            level = u.battery if u.battery is not None else before and before[1]
-            written[u.device_id] = (last_seen, level)
+            else:
+                written[u.device_id] = (last_seen, level)
 
     @staticmethod
     def _dead(msg: _Incoming, received_at: datetime, reason: str, detail: str) -> DeadLetter:

@@ -491,3 +491,29 @@ async def test_a_device_with_a_message_in_the_fast_lane_keeps_its_order(
 
     await eventually(both_delivered, "the leak and then its heartbeat delivered")
     assert [r.seq for r in sink.readings if r.device_id == WATER_B] == [1, 2]
+
+
+async def test_last_seen_is_rewritten_only_when_it_moved_on_by_ten_seconds(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store
+) -> None:
+    await start_gateway()
+    metrics: Metrics = start_gateway.metrics  # type: ignore[attr-defined]
+
+    async def processed(n: int) -> None:
+        async def done() -> bool:  # committed, liveness included, and acked
+            return metrics.value("eldercare_messages_processed_total") >= n
+
+        await eventually(done, f"{n} message(s) processed")
+
+    await publish(publisher, event_topic(DOOR), {"seq": 1, "open": True, "battery": 80})
+    await processed(1)
+    first = await sqlite_store.get_liveness(DOOR)
+    assert first.last_seen is not None and first.battery == 80
+    await publish(publisher, event_topic(DOOR), {"seq": 2, "open": False, "battery": 80})
+    await processed(2)
+    assert await sqlite_store.get_liveness(DOOR) == first  # moments later: no row update
+    await publish(publisher, event_topic(DOOR), {"seq": 3, "open": True, "battery": 79})
+    await processed(3)
+    now = await sqlite_store.get_liveness(DOOR)
+    assert now.battery == 79  # a new battery level is written at once
+    assert now.last_seen is not None and now.last_seen >= first.last_seen
