@@ -32,18 +32,10 @@ async def _live(
     port: int, db_url: str, homes: int, seconds: float, profiler: cProfile.Profile
 ) -> tuple[int, int, float]:
     from eldercare.app import Service
-    from eldercare.bench.latency import _load_process
-    from eldercare.localservers import _free_port
+    from eldercare.bench.latency import load_process
     from eldercare.process_tuning import tune_for_service
-    from eldercare.settings import Settings
 
-    settings = Settings.load(env={}).with_(
-        mqtt_url=f"mqtt://127.0.0.1:{port}",
-        database_url=db_url,
-        api_port=_free_port(),
-        admin_password=throughput.ADMIN_PASSWORD,
-        mqtt_client_id="profile-live",
-    )
+    settings = throughput.service_settings(port, db_url, "profile-live")
     ctx = multiprocessing.get_context("spawn")
     stop, ready = ctx.Event(), ctx.Event()
     reports: multiprocessing.Queue[object] = ctx.Queue()
@@ -52,7 +44,7 @@ async def _live(
         tune_for_service(service.metrics)  # as ``eldercare serve`` does
         task = asyncio.create_task(service.run())
         loader = ctx.Process(
-            target=_load_process, args=(port, homes, seconds + 5, "p", stop, ready, reports)
+            target=load_process, args=(port, homes, seconds + 5, "p", stop, ready, reports)
         )
         loader.start()
         await asyncio.to_thread(ready.wait, 60)

@@ -15,11 +15,9 @@ from detectors.runtime import DetectorRuntime
 from eldercare.clock import Clock
 from eldercare.domain import Clearance, Device, Reading, Signal, StatusChange
 from eldercare.metrics import Metrics
+from eldercare.priority import YIELD_EVERY, Priority
 
 log = logging.getLogger("eldercare.pipeline")
-
-YIELD_EVERY = 64
-"""Readings detected between two yields to the event loop (see gateway.intake)."""
 
 
 class Pipeline:
@@ -33,7 +31,7 @@ class Pipeline:
         runtime: DetectorRuntime | None = None,
         pause: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self.pause = pause or _let_others_in
+        self.pause = pause or Priority().pause
         """Awaited every YIELD_EVERY readings (the service passes Priority.pause)."""
         self.runtime = runtime
         """Profiles and saved state of the detectors (detectors/runtime.py)."""
@@ -107,7 +105,3 @@ class Pipeline:
                 await self.alerts.handle_clearance(signal)
             else:
                 await self.alerts.handle_finding(signal)
-
-
-async def _let_others_in() -> None:
-    await asyncio.sleep(0)

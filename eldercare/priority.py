@@ -22,6 +22,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+YIELD_EVERY = 64
+"""Items of bulk work (messages decoded, readings detected) between two pauses."""
+
 
 class Priority:
     def __init__(self, max_pause_s: float = 0.25) -> None:

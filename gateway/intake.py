@@ -58,7 +58,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from eldercare.clock import Clock
 from eldercare.domain import DeadLetter, Reading, StatusChange
 from eldercare.metrics import Metrics
-from eldercare.priority import Priority
+from eldercare.priority import YIELD_EVERY, Priority
 from eldercare.store.base import LivenessUpdate, Store, StoreError
 from gateway.config import GatewayConfig
 from gateway.decode import Reason, Rejected, decode_event, decode_status, parse_topic
@@ -72,9 +72,6 @@ STATUS_TOPIC = "eldercare/v1/+/+/status"
 
 Sink = Callable[[Sequence[Reading], Sequence[StatusChange]], Awaitable[None]]
 """Receives every batch after it is committed (see Gateway)."""
-
-YIELD_EVERY = 64
-"""Messages decoded (or readings detected) between two yields to the event loop."""
 
 LIVENESS_STEP = timedelta(seconds=10)
 """A device's ``last_seen`` is written when it moved on by this much since the last
@@ -381,42 +378,41 @@ class Gateway:
             time.time(),
             self._generation,
         )
-        if self._fast_lane and self._is_fast(topic, incoming.payload):
+        fast_device = self._fast_device(topic, incoming.payload) if self._fast_lane else None
+        if fast_device is not None:
             with self._fast_lock:
-                device_id = topic.split("/")[3]
-                self._fast_pending[device_id] = self._fast_pending.get(device_id, 0) + 1
+                self._fast_pending[fast_device] = self._fast_pending.get(fast_device, 0) + 1
             self._fast.append(incoming)
-            loop = self._loop
-            if loop is not None:
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(self._fast_wake.set)
+            self._set_in_loop(self._fast_wake)
             return
         self._inbox.append(incoming)
         if not self._wake_pending:
             self._wake_pending = True
-            loop = self._loop
-            if loop is not None:
-                # RuntimeError: the loop is closed, we are shutting down.
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(self._wake.set)
+            self._set_in_loop(self._wake)
 
-    def _is_fast(self, topic: str, payload: bytes) -> bool:
-        """Whether the message goes in the fast lane (registry as cached: an unknown
-        device goes the normal way and is dead-lettered there)."""
+    def _set_in_loop(self, event: asyncio.Event) -> None:
+        loop = self._loop
+        if loop is not None:
+            # RuntimeError: the loop is closed, we are shutting down.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
+    def _fast_device(self, topic: str, payload: bytes) -> str | None:
+        """The device id if the message goes in the fast lane, else None (registry
+        as cached: an unknown device goes the normal way, to be dead-lettered)."""
         parts = topic.split("/")
         if len(parts) != 5:
-            return False
-        if parts[3] in self._fast_pending:
-            return True  # its earlier message is in the fast lane: keep the order
+            return None
+        device_id = parts[3]
+        if device_id in self._fast_pending:
+            return device_id  # its earlier message is in the fast lane: keep the order
         if parts[4] != "event":
-            return False
-        device = self._registry.peek(parts[3])
-        if device is None:
-            return False
-        markers = self._fast_lane.get(device.kind.value)
-        if markers is None:
-            return False
-        return not markers or any(m in payload for m in markers)
+            return None
+        device = self._registry.peek(device_id)
+        markers = None if device is None else self._fast_lane.get(device.kind.value)
+        if markers is None or (markers and not any(m in payload for m in markers)):
+            return None
+        return device_id
 
     # --- asyncio side -------------------------------------------------------------
 
@@ -451,7 +447,7 @@ class Gateway:
                     await self._process(batch)
                 with self._fast_lock:
                     for msg in batch:
-                        device_id = msg.topic.split("/")[3]
+                        device_id = msg.topic.split("/")[3]  # a fast-lane topic has 5 parts
                         left = self._fast_pending.get(device_id, 1) - 1
                         if left > 0:
                             self._fast_pending[device_id] = left

@@ -137,7 +137,7 @@ async def measure(
     stop_load, load_ready = ctx.Event(), ctx.Event()
     reports: multiprocessing.Queue[LoadReport] = ctx.Queue()
     loader = ctx.Process(
-        target=_load_process,
+        target=load_process,
         args=(mqtt_port, homes, seconds, prefix, stop_load, load_ready, reports),
         name="bench-load",
         daemon=True,
@@ -197,7 +197,7 @@ async def measure(
     return result
 
 
-def _load_process(
+def load_process(
     mqtt_port: int,
     homes: int,
     seconds: float,
@@ -206,6 +206,8 @@ def _load_process(
     ready: EventLike,
     reports: multiprocessing.Queue[LoadReport],
 ) -> None:
+    """The body of a spawned load process: connect, set ``ready``, send every home's
+    normal traffic until ``seconds`` pass or ``stop`` is set, put the report."""
     client = connect("127.0.0.1", mqtt_port)
     ready.set()
     try:

@@ -16,11 +16,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+if TYPE_CHECKING:
+    from eldercare.settings import Settings
 
 TOPIC = "eldercare/v1/+/+/event"
 ADMIN_PASSWORD = "bench-admin-password"
@@ -123,24 +127,30 @@ def drain_bare(port: int, n: int, client_id: str, protocol: str = "5") -> float:
     return elapsed
 
 
+def service_settings(port: int, db_url: str, client_id: str, **more: Any) -> Settings:
+    """Settings of an in-process service on the bench's broker and database (an
+    API on a free port, the bench's admin password), plus ``more``."""
+    from eldercare.localservers import _free_port
+    from eldercare.settings import Settings
+
+    return Settings.load(env={}).with_(
+        mqtt_url=f"mqtt://127.0.0.1:{port}",
+        database_url=db_url,
+        api_port=_free_port(),
+        admin_password=ADMIN_PASSWORD,
+        mqtt_client_id=client_id,
+        **more,
+    )
+
+
 async def drain_pipeline(
     port: int, db_url: str, n: int, client_id: str, protocol: str = "5"
 ) -> tuple[float, int]:
     """The real gateway and pipeline (composition as in eldercare.app), timed to the
     last committed message."""
     from eldercare.app import Service
-    from eldercare.localservers import _free_port
-    from eldercare.settings import Settings
 
-    settings = Settings.load(env={}).with_(
-        mqtt_url=f"mqtt://127.0.0.1:{port}",
-        database_url=db_url,
-        api_port=_free_port(),
-        admin_password=ADMIN_PASSWORD,
-        mqtt_client_id=client_id,
-        mqtt_protocol=protocol,
-        batch_max=5000,
-    )
+    settings = service_settings(port, db_url, client_id, mqtt_protocol=protocol, batch_max=5000)
     service = Service(settings)
     async with service:
         start = time.perf_counter()
