@@ -12,16 +12,29 @@ broker, same run: ``benchmarks/profile_pipeline.py`` and ``eldercare bench``).
 Only the read path changes: paho still parses every packet, and ``loop_read``
 keeps reading while buffered bytes remain (``select`` cannot see them). The
 buffer belongs to one socket: a reconnect starts with an empty one.
+
+One parse is shortened: an MQTT 5 PUBLISH without properties (what devices
+send). paho builds a new ``Properties`` object for every PUBLISH (its
+constructor fills two dicts of 27 names) and clears it with 27 ``hasattr``
+calls before reading a properties length of zero: 19 µs per message against
+2.6 µs for the same message in MQTT 3.1.1 (timeit, bench machine). Such a
+PUBLISH is decoded here, with a shallow copy of one empty ``Properties`` on the
+message; anything else (properties present, QoS 2, a malformed packet, paho's
+logging switched on) goes to paho's own ``_handle_publish``.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 READ_SIZE = 65536
+_NO_PROPERTIES = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
 
 
 class BufferedClient(mqtt.Client):
@@ -52,6 +65,42 @@ class BufferedClient(mqtt.Client):
         while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._has_buffered():
             rc = super().loop_read(max_packets)
         return rc
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        message = self._plain_v5_publish()
+        if message is None:
+            return super()._handle_publish()
+        self._handle_on_message(message)
+        if message.qos == 1 and not self._manual_ack:
+            return self._send_puback(message.mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _plain_v5_publish(self) -> mqtt.MQTTMessage | None:
+        """The message of an MQTT 5 QoS 0/1 PUBLISH without properties, decoded as
+        paho would; None for any other packet (paho decodes it)."""
+        if self._protocol != MQTTProtocolVersion.MQTTv5 or self._logger or self._on_log:
+            return None
+        header: int = self._in_packet["command"]
+        packet: bytearray = self._in_packet["packet"]
+        qos = (header & 0x06) >> 1
+        if qos == 2 or len(packet) < 3:
+            return None
+        pos = 2 + int.from_bytes(packet[:2], "big")
+        if qos:
+            pos += 2
+        if pos >= len(packet) or packet[pos] != 0:  # properties, or malformed
+            return None
+        message = mqtt.MQTTMessage(
+            mid=int.from_bytes(packet[pos - 2 : pos], "big") if qos else 0,
+            topic=bytes(packet[2 : pos - 2 if qos else pos]),
+        )
+        message.dup = bool(header & 0x08)
+        message.qos = qos
+        message.retain = bool(header & 0x01)
+        message.properties = copy.copy(_NO_PROPERTIES)
+        message.payload = bytes(packet[pos + 1 :])
+        message.timestamp = mqtt.time_func()
+        return message
 
     def _has_buffered(self) -> bool:
         return (

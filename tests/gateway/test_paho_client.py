@@ -1,0 +1,149 @@
+"""``gateway.paho_client.BufferedClient`` receives what stock paho receives.
+
+Both subscribe on one real Mosquitto and are sent the same messages; what
+their ``on_message`` sees must be equal, field by field, whichever way the
+buffered client decoded each message (its own MQTT 5 path for a PUBLISH
+without properties, paho's for the rest).
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+import uuid
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway.paho_client import READ_SIZE, BufferedClient
+from tests.harness.mosquitto import Mosquitto
+
+pytestmark = pytest.mark.mosquitto
+
+Seen = tuple[str, bytes | bytearray, int, bool, bool, str]
+
+
+class Subscriber:
+    def __init__(self, cls: type[mqtt.Client], port: int, topic: str, protocol: int) -> None:
+        self.seen: list[Seen] = []
+        self.mids_nonzero: list[bool] = []
+        self.subscribed = threading.Event()
+        self.client = cls(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"t-{uuid.uuid4().hex[:8]}",
+            protocol=MQTTProtocolVersion(protocol),
+        )
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(topic, qos=1)
+        self.client.loop_start()
+        assert self.subscribed.wait(5), "no SUBACK in 5 s"
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        props = msg.properties.json() if msg.properties is not None else {}  # type: ignore[no-untyped-call]
+        self.seen.append((msg.topic, msg.payload, msg.qos, msg.retain, msg.dup, str(props)))
+        self.mids_nonzero.append(msg.mid != 0)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _wait_for(subs: list[Subscriber], n: int) -> None:
+    deadline = time.monotonic() + 10
+    while any(len(s.seen) < n for s in subs) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("protocol", [mqtt.MQTTv5, mqtt.MQTTv311])
+def test_the_buffered_client_receives_what_stock_paho_receives(
+    mosquitto: Mosquitto, protocol: int
+) -> None:
+    base = f"t/{uuid.uuid4().hex[:6]}"
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+    # a retained message first: both see it on subscribing, retain flag set
+    pub.publish(f"{base}/retained", b"kept", qos=1, retain=True).wait_for_publish(5)
+    ours = Subscriber(BufferedClient, mosquitto.port, f"{base}/#", protocol)
+    stock = Subscriber(mqtt.Client, mosquitto.port, f"{base}/#", protocol)
+    try:
+        with_props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        with_props.ContentType = "application/json"
+        with_props.UserProperty = ("source", "test")
+        sent: list[tuple[str, bytes, int, Properties | None]] = [
+            (f"{base}/a/event", b'{"hr": 62}', 1, None),
+            (f"{base}/a/event", b'{"hr": 63}', 0, None),
+            (f"{base}/b/event", b"", 1, None),
+            (f"{base}/b/\u5e8a/event", "床".encode(), 1, None),  # non-ASCII topic
+            (f"{base}/c/event", b"x" * (READ_SIZE * 2 + 17), 1, None),  # spans buffers
+            (f"{base}/d/event", b'{"action": "press"}', 1, with_props),
+            (f"{base}/d/event", b"\x00\x01binary", 0, with_props),
+        ]
+        sent += [(f"{base}/many/{i}", f'{{"seq": {i}}}'.encode(), 1, None) for i in range(500)]
+        for topic, payload, qos, props in sent:
+            pub.publish(topic, payload, qos=qos, properties=props)
+        _wait_for([ours, stock], len(sent) + 1)
+        assert len(stock.seen) == len(sent) + 1
+        assert ours.seen == stock.seen
+        assert ours.seen[0][3] is True  # the retained one, flagged as such
+        assert "UserProperty" in ours.seen[6][5] or protocol == mqtt.MQTTv311
+        # QoS 1 messages carry their packet id, QoS 0 ones none
+        assert ours.mids_nonzero == stock.mids_nonzero
+    finally:
+        ours.close()
+        stock.close()
+        pub.loop_stop()
+        pub.disconnect()
+
+
+def _publish_packet(topic: bytes, payload: bytes, qos: int, mid: int, props: bytes) -> bytearray:
+    body = struct.pack("!H", len(topic)) + topic
+    if qos:
+        body += struct.pack("!H", mid)
+    return bytearray(body + props + payload)
+
+
+def _decode(header: int, packet: bytearray, protocol: int = mqtt.MQTTv5) -> mqtt.MQTTMessage | None:
+    client = BufferedClient(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion(protocol))
+    client._in_packet["command"] = header
+    client._in_packet["packet"] = packet
+    return client._plain_v5_publish()
+
+
+def test_a_v5_publish_without_properties_is_decoded_without_paho() -> None:
+    msg = _decode(0x32 | 0x08 | 0x01, _publish_packet(b"e/h/d/event", b"{}", 1, 513, b"\x00"))
+    assert msg is not None
+    assert (msg.topic, msg.payload, msg.qos, msg.mid, msg.dup, msg.retain) == (
+        "e/h/d/event",
+        b"{}",
+        1,
+        513,
+        True,
+        True,
+    )
+    assert msg.properties is not None and msg.properties.json() == {}  # type: ignore[no-untyped-call]
+    qos0 = _decode(0x30, _publish_packet(b"t", b"p", 0, 0, b"\x00"))
+    assert qos0 is not None and (qos0.topic, qos0.payload, qos0.mid) == ("t", b"p", 0)
+
+
+@pytest.mark.parametrize(
+    ("header", "packet", "protocol"),
+    [
+        (0x32, _publish_packet(b"t", b"p", 1, 7, b"\x02\x01\x01"), mqtt.MQTTv5),  # properties
+        (0x34, _publish_packet(b"t", b"p", 2, 7, b"\x00"), mqtt.MQTTv5),  # QoS 2
+        (0x32, bytearray(b"\x00\x09ab"), mqtt.MQTTv5),  # topic longer than the packet
+        (0x32, _publish_packet(b"t", b"p", 1, 7, b""), mqtt.MQTTv311),  # not MQTT 5
+    ],
+    ids=["properties", "qos2", "malformed", "v311"],
+)
+def test_other_publish_packets_are_left_to_paho(
+    header: int, packet: bytearray, protocol: int
+) -> None:
+    assert _decode(header, packet, protocol) is None
