@@ -51,13 +51,23 @@ State = dict[str, Any]
 class Stateful(Protocol):
     name: str
 
-    def dump(self) -> dict[str, State | None]:
-        """Entries changed since the last call, by key; None means forget the key."""
+    def dump(self, limit: int | None = None) -> dict[str, State | None]:
+        """Entries changed since the last call, by key; None means forget the key.
+        At most ``limit`` of them (the rest stay changed for the next call)."""
         ...
 
     def load(self, key: str, state: State) -> None:
         """Put one entry back (at start, before any reading)."""
         ...
+
+
+def take_dirty(dirty: set[str], limit: int | None) -> list[str]:
+    """Take up to ``limit`` keys (all if None) out of a detector's changed set."""
+    if limit is None or len(dirty) <= limit:
+        keys = list(dirty)
+        dirty.clear()
+        return keys
+    return [dirty.pop() for _ in range(limit)]
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ from detectors.base import (
     iso,
     order_key,
     parse_iso,
+    take_dirty,
 )
 from detectors.profiles import Profiles
 from eldercare.domain import (
@@ -65,9 +66,9 @@ class BedExitDetector:
         self._due = Deadlines()
         self._dirty: set[str] = set()
 
-    def dump(self) -> dict[str, State | None]:
+    def dump(self, limit: int | None = None) -> dict[str, State | None]:
         out: dict[str, State | None] = {}
-        for key in self._dirty:
+        for key in take_dirty(self._dirty, limit):
             b = self._beds.get(key)
             if b is None:
                 out[key] = None
@@ -80,7 +81,6 @@ class BedExitDetector:
                 "out_since": None if b.out_since is None else iso(b.out_since),
                 "fired": b.fired,
             }
-        self._dirty.clear()
         return out
 
     def load(self, key: str, state: State) -> None:

@@ -38,6 +38,7 @@ from detectors.base import (
     iso,
     local_date,
     parse_iso,
+    take_dirty,
 )
 from detectors.config import Rules
 from detectors.profiles import Profiles
@@ -90,9 +91,9 @@ class DeviceHealthDetector:
         self._due = Deadlines()
         self._dirty: set[str] = set()
 
-    def dump(self) -> dict[str, State | None]:
+    def dump(self, limit: int | None = None) -> dict[str, State | None]:
         out: dict[str, State | None] = {}
-        for key in self._dirty:
+        for key in take_dirty(self._dirty, limit):
             d = self._devs.get(key)
             if d is None:
                 out[key] = None
@@ -107,7 +108,6 @@ class DeviceHealthDetector:
                 "low_day": d.low_day,
                 "low": d.low,
             }
-        self._dirty.clear()
         return out
 
     def load(self, key: str, state: State) -> None:

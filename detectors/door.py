@@ -31,6 +31,7 @@ from detectors.base import (
     iso,
     order_key,
     parse_iso,
+    take_dirty,
 )
 from detectors.profiles import Profiles
 from eldercare.domain import (
@@ -85,9 +86,9 @@ class DoorDetector:
         self._wander_due = Deadlines()
         self._dirty: set[str] = set()
 
-    def dump(self) -> dict[str, State | None]:
+    def dump(self, limit: int | None = None) -> dict[str, State | None]:
         out: dict[str, State | None] = {}
-        for key in self._dirty:
+        for key in take_dirty(self._dirty, limit):
             d = self._doors.get(key)
             if d is None:
                 out[key] = None
@@ -102,7 +103,6 @@ class DoorDetector:
                 "wander_change": _opt(d.wander_change),
                 "wander_fired": d.wander_fired,
             }
-        self._dirty.clear()
         return out
 
     def load(self, key: str, state: State) -> None:

@@ -106,9 +106,16 @@ class DetectorSet:
             out.extend(member.on_tick(now))
         return out
 
-    def dump(self) -> list[tuple[str, str, State | None]]:
-        """(detector, key, state or None) for every entry changed since the last dump."""
-        return [(d.name, key, state) for d in self.stateful for key, state in d.dump().items()]
+    def dump(self, limit: int | None = None) -> list[tuple[str, str, State | None]]:
+        """(detector, key, state or None) for the entries changed since the last dump:
+        all of them, or at most ``limit`` (the rest are left for the next call)."""
+        out: list[tuple[str, str, State | None]] = []
+        for d in self.stateful:
+            left = None if limit is None else limit - len(out)
+            if left == 0:
+                break
+            out.extend((d.name, key, state) for key, state in d.dump(left).items())
+        return out
 
     def load(self, detector: str, key: str, state: State) -> bool:
         """Put one saved entry back; False if no detector of that name exists (any more)."""

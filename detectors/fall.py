@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from detectors.base import Deadlines, State, TimeRef, delayed, iso, order_key, parse_iso
+from detectors.base import Deadlines, State, TimeRef, delayed, iso, order_key, parse_iso, take_dirty
 from detectors.profiles import Profiles
 from eldercare.domain import (
     DEFAULT_SEVERITY,
@@ -66,9 +66,9 @@ class FallDetector:
         self._due = Deadlines()
         self._dirty: set[str] = set()
 
-    def dump(self) -> dict[str, State | None]:
+    def dump(self, limit: int | None = None) -> dict[str, State | None]:
         out: dict[str, State | None] = {}
-        for key in self._dirty:
+        for key in take_dirty(self._dirty, limit):
             r = self._radars.get(key)
             if r is None or (r.pending_since is None and r.episode is None):
                 out[key] = None
@@ -80,7 +80,6 @@ class FallDetector:
                 "pending_since": None if r.pending_since is None else iso(r.pending_since),
                 "episode": None if r.episode is None else iso(r.episode),
             }
-        self._dirty.clear()
         return out
 
     def load(self, key: str, state: State) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from detectors.base import State, TimeRef, delayed, iso, number, order_key, parse_iso
+from detectors.base import State, TimeRef, delayed, iso, number, order_key, parse_iso, take_dirty
 from detectors.profiles import Profiles
 from eldercare.domain import (
     DEFAULT_SEVERITY,
@@ -52,9 +52,9 @@ class HazardDetector:
         self._sensors: dict[str, _Sensor] = {}
         self._dirty: set[str] = set()
 
-    def dump(self) -> dict[str, State | None]:
+    def dump(self, limit: int | None = None) -> dict[str, State | None]:
         out: dict[str, State | None] = {}
-        for key in self._dirty:
+        for key in take_dirty(self._dirty, limit):
             s = self._sensors.get(key)
             if s is None or s.active_since is None or s.last is None:
                 out[key] = None
@@ -63,7 +63,6 @@ class HazardDetector:
                     "active_since": iso(s.active_since),
                     "last": [iso(s.last[0]), s.last[1]],
                 }
-        self._dirty.clear()
         return out
 
     def load(self, key: str, state: State) -> None:

@@ -22,7 +22,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from detectors.base import ALL_KINDS, Deadlines, State, TimeRef, clock_text, iso, parse_iso
+from detectors.base import (
+    ALL_KINDS,
+    Deadlines,
+    State,
+    TimeRef,
+    clock_text,
+    iso,
+    parse_iso,
+    take_dirty,
+)
 from detectors.profiles import Profiles
 from eldercare.domain import (
     DEFAULT_SEVERITY,
@@ -60,16 +69,15 @@ class InactivityDetector:
         self._due = Deadlines()
         self._dirty: set[str] = set()
 
-    def dump(self) -> dict[str, State | None]:
+    def dump(self, limit: int | None = None) -> dict[str, State | None]:
         out: dict[str, State | None] = {}
-        for key in self._dirty:
+        for key in take_dirty(self._dirty, limit):
             h = self._homes.get(key)
             if h is None:
                 out[key] = None
                 continue
             h.saved = h.last
             out[key] = {"last": iso(h.last), "fired": h.fired}
-        self._dirty.clear()
         return out
 
     def load(self, key: str, state: State) -> None:

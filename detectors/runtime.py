@@ -19,16 +19,17 @@ Start (``start``), bounded for thousands of homes:
 Running: ``begin(now)`` before each batch reloads the profiles when the
 registry changed and sets the detectors' now; ``checkpoint(now)`` after each
 tick saves the entries changed since the last save, at most every
-``checkpoint_every_s`` seconds (and always with ``force``, at shutdown), in one
-transaction, with the new ``as_of``. A crash loses at most that interval,
-which the replay then re-applies.
+``checkpoint_every_s`` seconds (and always with ``force``, at shutdown), in
+chunks, then the new ``as_of`` (see ``checkpoint``). A crash loses at most that
+interval, which the replay then re-applies.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from detectors.base import State
@@ -42,6 +43,8 @@ log = logging.getLogger("eldercare.detectors")
 
 RUNTIME = "_runtime"
 REPLAY_S = 60.0
+CHECKPOINT_CHUNK = 500
+"""Entries taken from the detectors, and written, per step of a checkpoint."""
 
 
 class DetectorRuntime:
@@ -119,20 +122,52 @@ class DetectorRuntime:
             await self.reload()
         self.detectors.begin(now)
 
-    async def checkpoint(self, now: datetime, *, force: bool = False) -> int:
-        """Save what changed since the last save; returns how many entries were written."""
-        mono = self._monotonic()
-        if (
-            not force
-            and self._last_save is not None
-            and mono - self._last_save < self.checkpoint_every_s
-        ):
+    def checkpoint_due(self) -> bool:
+        """True when ``checkpoint_every_s`` has passed since the last save."""
+        return (
+            self._last_save is None
+            or self._monotonic() - self._last_save >= self.checkpoint_every_s
+        )
+
+    async def checkpoint(
+        self,
+        now: datetime,
+        *,
+        force: bool = False,
+        pause: Callable[[], Awaitable[None]] | None = None,
+    ) -> int:
+        """Save what changed since the last save; returns how many entries were written.
+
+        The entries are taken and written CHECKPOINT_CHUNK at a time, awaiting
+        ``pause`` between chunks: with thousands of homes a checkpoint is tens of
+        thousands of entries (every device's ``last_seen`` every minute), and
+        taken at once it held the event loop for 300 ms. Each chunk is its own
+        transaction and ``as_of`` is written last, after all of them: a crash
+        midway leaves some entries newer than ``as_of``, which the replay allows
+        (the rules ignore readings their saved state has already applied).
+        """
+        if not force and not self.checkpoint_due():
             return 0
-        for name, key, state in self.detectors.dump():
-            self._pending[(name, key)] = state
-        rows = [DetectorStateRow(name, key, state) for (name, key), state in self._pending.items()]
-        rows.append(DetectorStateRow(RUNTIME, "as_of", {"at": now.astimezone(UTC).isoformat()}))
-        await self.store.save_detector_state(rows, now)  # on error: kept for the next try
-        self._pending.clear()
+        mono = self._monotonic()
+        while True:
+            taken = self.detectors.dump(CHECKPOINT_CHUNK)
+            for name, key, state in taken:
+                self._pending[(name, key)] = state
+            if len(taken) < CHECKPOINT_CHUNK:
+                break
+            if pause is not None:
+                await pause()
+        written = 0
+        while self._pending:  # on error: what is left is kept for the next try
+            keys = list(itertools.islice(self._pending, CHECKPOINT_CHUNK))
+            rows = [DetectorStateRow(name, key, self._pending[(name, key)]) for name, key in keys]
+            await self.store.save_detector_state(rows, now)
+            for k in keys:
+                del self._pending[k]
+            written += len(rows)
+            if pause is not None and self._pending:
+                await pause()
+        as_of = {"at": now.astimezone(UTC).isoformat()}
+        await self.store.save_detector_state([DetectorStateRow(RUNTIME, "as_of", as_of)], now)
         self._last_save = mono
-        return len(rows) - 1
+        return written

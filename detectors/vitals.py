@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import State, TimeRef, iso, number, order_key, parse_iso
+from detectors.base import State, TimeRef, iso, number, order_key, parse_iso, take_dirty
 from detectors.config import Rules
 from detectors.profiles import Profiles
 from eldercare.domain import (
@@ -160,9 +160,9 @@ class VitalsDetector:
         self._dirty: set[str] = set()
 
     # --- state ------------------------------------------------------------------
-    def dump(self) -> dict[str, State | None]:
+    def dump(self, limit: int | None = None) -> dict[str, State | None]:
         out: dict[str, State | None] = {}
-        for key in self._dirty:
+        for key in take_dirty(self._dirty, limit):
             bed = self._beds.get(key)
             if bed is None or (not bed.episodes and bed.apnoea_since is None):
                 out[key] = None
@@ -172,7 +172,6 @@ class VitalsDetector:
                     "apnoea_since": None if bed.apnoea_since is None else iso(bed.apnoea_since),
                     "apnoea_fired": bed.apnoea_fired,
                 }
-        self._dirty.clear()
         return out
 
     def load(self, key: str, state: State) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 
 from alerts.service import AlertService
 from detectors.base import Detector
@@ -41,6 +42,8 @@ class Pipeline:
         self.lookup = lookup
         self.metrics = metrics
         self._tick_lock = asyncio.Lock()
+        self._checkpoint: asyncio.Task[None] | None = None
+        """The detectors' checkpoint under way, in its own task (see _tick)."""
 
     async def __call__(
         self, readings: Sequence[Reading], status_changes: Sequence[StatusChange]
@@ -72,8 +75,7 @@ class Pipeline:
 
     async def tick(self) -> None:
         """Run the time-based rules at the service clock's now. One at a time: the
-        ticker and the gateway's lanes all call it, and a checkpoint must not
-        interleave with another."""
+        ticker and the gateway's lanes all call it."""
         async with self._tick_lock:
             await self._tick()
 
@@ -85,8 +87,21 @@ class Pipeline:
         for detector in self.detectors:
             signals.extend(detector.on_tick(now))
         await self._apply(signals)
-        if self.runtime is not None:
-            await self.runtime.checkpoint(now)
+        runtime = self.runtime
+        if runtime is not None and self._checkpoint is None and runtime.checkpoint_due():
+            # Not in the caller's task: a tick at the end of a fast-lane batch must
+            # not carry a checkpoint of thousands of entries, and one checkpoint
+            # runs at a time. It is bulk work: it pauses for urgent work.
+            self._checkpoint = asyncio.create_task(self._save(now), name="detector-checkpoint")
+
+    async def _save(self, now: datetime) -> None:
+        assert self.runtime is not None
+        try:
+            await self.runtime.checkpoint(now, pause=self.pause)
+        except Exception:  # the entries stay pending; the next tick tries again
+            log.exception("could not save the detectors' state; the next tick retries")
+        finally:
+            self._checkpoint = None
 
     async def start(self) -> None:
         """Resume the detectors from the store (saved state + recent readings)."""
@@ -97,6 +112,8 @@ class Pipeline:
         """Save the detectors' state (after intake has stopped)."""
         if self.runtime is not None:
             async with self._tick_lock:
+                if self._checkpoint is not None:
+                    await asyncio.gather(self._checkpoint, return_exceptions=True)
                 await self.runtime.checkpoint(self.clock.now(), force=True)
 
     async def _apply(self, signals: Sequence[Signal]) -> None:
