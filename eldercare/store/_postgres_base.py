@@ -10,6 +10,7 @@ transaction; driver errors become store errors there.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -220,7 +221,10 @@ def _copy_text(value: str) -> str:
 
 SMALL_BATCH = 16
 """Up to this many readings are inserted from arrays in one statement; more go
-through COPY into ``readings_in`` (one buffer) and one INSERT from there."""
+through COPY into ``readings_in`` and one INSERT from there."""
+COPY_CHUNK = 250
+"""COPY rows built between two yields to the event loop (a 1,000-reading batch
+built at once held it ~40 ms under load)."""
 
 INSERT_READINGS = (
     "INSERT INTO readings (home_id, device_id, kind, ts, received_at, seq, battery, fields)"
@@ -398,7 +402,11 @@ class PostgresBase:
                 " fields, assigned) FROM STDIN"
             )
             async with conn.cursor().copy(copy_sql) as copy:
-                await copy.write("".join(map(_copy_line, batch)))
+                for start in range(0, len(batch), COPY_CHUNK):
+                    if start:
+                        await asyncio.sleep(0)  # ~10 ms of row building per chunk
+                    chunk = batch[start : start + COPY_CHUNK]
+                    await copy.write("".join(map(_copy_line, chunk)))
             cur = await conn.execute(
                 INSERT_READINGS.format(source="readings_in"), {"w": ASSIGNED_TS_WINDOW}
             )

@@ -288,6 +288,17 @@ async def test_insert_readings_is_idempotent(store: Store) -> None:
     assert await store.insert_readings([]) == 0
 
 
+async def test_a_batch_of_many_readings_is_stored_whole(store: Store) -> None:
+    """More than one COPY chunk (250 rows on PostgreSQL): every reading lands once,
+    a repeat in a later chunk of the same batch counts once."""
+    await provision(store)
+    batch = [reading(i, T0 + timedelta(seconds=i)) for i in range(600)]
+    batch.append(reading(3, T0 + timedelta(seconds=3)))
+    assert await store.insert_readings(batch) == 600
+    assert await store.count_readings("h1-bed") == 600
+    assert await store.insert_readings(batch[250:520]) == 0
+
+
 async def test_readings_without_seq_dedupe_on_device_and_ts(store: Store) -> None:
     await provision(store)
     assert await store.insert_readings([reading(None), reading(None, device="h1-door")]) == 2
