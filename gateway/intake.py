@@ -656,13 +656,19 @@ class Gateway:
         stale = 0
         with self._ack_lock:
             generation = self._generation
+            qos1: list[int] = []
             for msg in batch:
                 if msg.qos == 0:
                     continue
                 if msg.generation != generation:
                     stale += 1  # that connection is gone; the broker redelivers it
-                    continue
-                client.ack(msg.mid, msg.qos)
+                elif msg.qos == 1 and isinstance(client, BufferedClient):
+                    qos1.append(msg.mid)
+                else:
+                    client.ack(msg.mid, msg.qos)
+            if qos1:
+                assert isinstance(client, BufferedClient)
+                client.ack_many(qos1)  # one write for the batch
         if stale:
             log.info("acks of a closed connection dropped", extra={"count": stale})
 

@@ -147,3 +147,76 @@ def test_other_publish_packets_are_left_to_paho(
     header: int, packet: bytearray, protocol: int
 ) -> None:
     assert _decode(header, packet, protocol) is None
+
+
+def _manual_session(port: int, client_id: str) -> tuple[BufferedClient, list[mqtt.MQTTMessage]]:
+    got: list[mqtt.MQTTMessage] = []
+    subscribed = threading.Event()
+    client = BufferedClient(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv311,
+        clean_session=False,
+        manual_ack=True,
+    )
+    client.on_message = lambda c, u, m: got.append(m)
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.connect("127.0.0.1", port)
+    client.subscribe("acks/#", qos=1)
+    client.loop_start()
+    assert subscribed.wait(5), "no SUBACK in 5 s"
+    return client, got
+
+
+def test_ack_many_acknowledges_exactly_the_messages_given(mosquitto: Mosquitto) -> None:
+    client_id = f"acks-{uuid.uuid4().hex[:8]}"
+    client, got = _manual_session(mosquitto.port, client_id)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+    try:
+        for i in range(40):
+            pub.publish(f"acks/{i}", str(i), qos=1)
+        _wait_until(lambda: len(got) == 40)
+        assert len(got) == 40
+        client.ack_many([m.mid for m in got[:25]])  # the last 15 are left unacked
+        _wait_until(lambda: client.want_write() is False)
+        client.disconnect()
+        client.loop_stop()
+
+        again, redelivered = _manual_session(mosquitto.port, client_id)
+        pub.publish("acks/marker", "end", qos=1)  # queued after any redelivery
+        _wait_until(lambda: any(m.topic == "acks/marker" for m in redelivered))
+        topics = [m.topic for m in redelivered if m.topic != "acks/marker"]
+        assert sorted(topics) == sorted(f"acks/{i}" for i in range(25, 40))
+        again.ack_many([m.mid for m in redelivered])
+        again.disconnect()
+        again.loop_stop()
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+
+
+def _wait_until(check: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_per_topic_callbacks_still_get_their_messages(mosquitto: Mosquitto) -> None:
+    special: list[str] = []
+    ours = Subscriber(BufferedClient, mosquitto.port, "cb/#", mqtt.MQTTv5)
+    ours.client.message_callback_add("cb/+/special", lambda c, u, m: special.append(m.topic))
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect("127.0.0.1", mosquitto.port)
+    pub.loop_start()
+    try:
+        for topic in ("cb/a/plain", "cb/a/special", "cb/b/plain"):
+            pub.publish(topic, b"x", qos=1)
+        _wait_until(lambda: len(special) + len(ours.seen) >= 3)
+        assert special == ["cb/a/special"]
+        assert [s[0] for s in ours.seen] == ["cb/a/plain", "cb/b/plain"]
+    finally:
+        ours.close()
+        pub.loop_stop()
+        pub.disconnect()
