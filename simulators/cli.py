@@ -184,16 +184,35 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         return 1 if life.alerts else 0
     if args.sim_command == "load":
         from simulators.load import run_load
-        from simulators.player import close, connect
+        from simulators.player import PlayError
+        from simulators.wire import WirePublisher, random_client_id
 
-        client = connect(b.host, b.port, b.username, b.password)
+        if b.tls:
+            print("eldercare sim load: TLS (mqtts://) is not supported", file=sys.stderr)
+            return 2
+        client = WirePublisher(
+            b.host,
+            b.port,
+            client_id=random_client_id(),
+            username=b.username,
+            password=b.password,
+        )
         try:
-            report = await asyncio.to_thread(
-                run_load, client, args.homes, args.seconds, qos=args.qos
-            )
-        finally:
-            close(client)
+            client.connect()
+            try:
+                report = await asyncio.to_thread(
+                    run_load, client, args.homes, args.seconds, qos=args.qos
+                )
+            finally:
+                all_acked = await asyncio.to_thread(client.close)
+        except PlayError as exc:
+            print(f"eldercare sim load: {exc}", file=sys.stderr)
+            return 1
         print("\n".join(report.lines()))
+        if not all_acked:
+            qos1 = client.unacked + client.acked
+            print(f"the broker acknowledged {client.acked} of {qos1} QoS 1 messages")
+            return 1
         return 0
     async with DevicePublisher(b.host, b.port, username=b.username, password=b.password) as pub:
         if args.sim_command == "press-sos":
