@@ -74,6 +74,55 @@ def register_session(port: int, client_id: str, protocol: str = "5") -> None:
     client.loop_stop()
 
 
+def end_session(port: int, client_id: str, protocol: str = "5") -> bool:
+    """Discard the broker's session of ``client_id``; True if there was one.
+
+    Left in place, the two drained sessions of (a) and (b) would have every
+    message of the latency part queued for them (their subscription matches,
+    the bench broker's queue is unlimited), and Mosquitto's once-a-second save
+    of that growing queue (70 MB after 40 s at 10,000 msg/s) stalled its delivery
+    to the service every two seconds: 150-240 ms added to every fifth probe."""
+    present = _connect_once(port, client_id, protocol, clean=False)  # resumes it, if any
+    if protocol == "3.1.1":
+        _connect_once(port, client_id, protocol, clean=True)  # a clean session ends it
+    return present  # MQTT 5: resumed with expiry 0, it ended at the disconnect
+
+
+def _connect_once(port: int, client_id: str, protocol: str, *, clean: bool) -> bool:
+    """Connect and disconnect; whether the broker had a session (session present)."""
+    connected = threading.Event()
+    present = False
+
+    def on_connect(client: mqtt.Client, userdata: object, flags: Any, *rest: Any) -> None:
+        nonlocal present
+        present = bool(flags.session_present)
+        connected.set()
+
+    if protocol == "3.1.1":
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=clean,
+        )
+        client.on_connect = on_connect
+        client.connect("127.0.0.1", port)
+    else:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        client.on_connect = on_connect
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 0
+        client.connect("127.0.0.1", port, clean_start=clean, properties=props)
+    client.loop_start()
+    try:
+        if not connected.wait(10):
+            raise RuntimeError(f"the broker did not answer {client_id}'s connection in 10 s")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return present
+
+
 def publish_vitals(port: int, n: int, homes: int, prefix: str) -> float:
     """Publish ``n`` bed-band readings over ``homes`` homes; seconds it took."""
     from simulators.devices import Message
@@ -172,7 +221,11 @@ def measure(
 ) -> Throughput:
     register_session(port, "bench-bare", protocol)
     register_session(port, "bench-gw", protocol)
-    pub_s = publish_vitals(port, n, homes, prefix)
-    bare_s = drain_bare(port, n, "bench-bare", protocol)
-    pipe_s, batches = asyncio.run(drain_pipeline(port, db_url, n, "bench-gw", protocol))
+    try:
+        pub_s = publish_vitals(port, n, homes, prefix)
+        bare_s = drain_bare(port, n, "bench-bare", protocol)
+        pipe_s, batches = asyncio.run(drain_pipeline(port, db_url, n, "bench-gw", protocol))
+    finally:
+        end_session(port, "bench-bare", protocol)
+        end_session(port, "bench-gw", protocol)
     return Throughput(n, pub_s, bare_s, pipe_s, batches)
