@@ -227,10 +227,15 @@ class EscalationEngine(DeliveryEventsMixin):
             await self.store.finish_step(step.id, "skipped", self.clock.now())
             self.metrics.inc("eldercare_escalation_steps_total", step=step.name, result="skipped")
             return
-        ctx = await alert_context(self.store, alert, self.default_timezone, self.care_centre_phone)
         if step.action == "breach":
             await self._breach(alert, step)
-        people = await recipients(self.store, alert, step.target, self.policy.supervisor_language)
+        # Three independent reads at once: the first SMS of an alert waits on the
+        # round trips before it, each of them a turn of a busy event loop.
+        ctx, people, stops = await asyncio.gather(
+            alert_context(self.store, alert, self.default_timezone, self.care_centre_phone),
+            recipients(self.store, alert, step.target, self.policy.supervisor_language),
+            self.store.list_escalation_stops(alert.id),
+        )
         channel = "voice" if step.action == "voice" else "sms"
         planned = [
             EscalationSend(
@@ -248,7 +253,6 @@ class EscalationEngine(DeliveryEventsMixin):
             for r in people
         ]
         sends = await self.store.plan_sends(planned, self.clock.now())
-        stops = await self.store.list_escalation_stops(alert.id)
         results = [await self._deliver(ctx, step, send, stops) for send in sends]
         if step.repeat_every_s:
             await self.store.add_steps([self._next_round(step, now)])
