@@ -334,6 +334,21 @@ class PostgresBase:
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL at {self.where} failed: {exc}") from exc
 
+    @asynccontextmanager
+    async def _auto(self) -> AsyncIterator[Conn]:
+        """Like ``_tx`` but in autocommit, for ONE statement: one round trip where a
+        transaction takes three (BEGIN, the statement, COMMIT). Used on the alert
+        path, where each round trip waits for a turn of a busy event loop."""
+        async with self._tx() as conn:
+            await conn.set_autocommit(True)
+            try:
+                yield conn
+            finally:
+                try:
+                    await conn.set_autocommit(False)
+                except psycopg.Error:
+                    await conn.close()  # never back in the pool in autocommit
+
     # --- life cycle ---------------------------------------------------------------
 
     async def migrate(self) -> list[str]:
@@ -390,13 +405,14 @@ class PostgresBase:
         batch = unique_in_batch(readings)
         if not batch:
             return 0
-        async with self._tx() as conn:
-            if len(batch) <= SMALL_BATCH:
-                # An SOS in the gateway's fast lane: one statement, not COPY + INSERT.
+        if len(batch) <= SMALL_BATCH:
+            # An SOS in the gateway's fast lane: one statement, not COPY + INSERT.
+            async with self._auto() as conn:
                 cur = await conn.execute(
                     INSERT_READINGS.format(source=UNNEST_READINGS), _unnest_params(batch)
                 )
                 return cur.rowcount
+        async with self._tx() as conn:
             copy_sql = (
                 "COPY readings_in (home_id, device_id, kind, ts, received_at, seq, battery,"
                 " fields, assigned) FROM STDIN"
@@ -452,7 +468,7 @@ class PostgresBase:
             return
         # One statement for the whole batch (one row per device): an UPDATE per
         # device cost a round of psycopg work per message at 1 Hz vitals.
-        async with self._tx() as conn:
+        async with self._auto() as conn:
             await conn.execute(
                 "UPDATE devices AS d SET last_seen = COALESCE(v.last_seen, d.last_seen),"
                 " battery = COALESCE(v.battery, d.battery), online = COALESCE(v.online, d.online)"

@@ -311,7 +311,7 @@ class PostgresEscalation(PostgresBase):
 
     async def list_escalation_stops(self, alert_id: int) -> set[str]:
         query = "SELECT recipient FROM escalation_stops WHERE alert_id = %s"
-        async with self._tx() as conn:
+        async with self._auto() as conn:
             return {r["recipient"] for r in await _rows(conn, query, (alert_id,))}
 
     async def find_contacts_by_phone(self, phone: str) -> list[Contact]:

@@ -89,7 +89,7 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
         return home
 
     async def get_home(self, home_id: str) -> Home:
-        async with self._tx() as conn:
+        async with self._auto() as conn:
             return await self._get_home(conn, home_id)
 
     async def _get_home(self, conn: Conn, home_id: str) -> Home:
@@ -142,7 +142,7 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
         return resident
 
     async def get_resident(self, resident_id: str) -> Resident:
-        async with self._tx() as conn:
+        async with self._auto() as conn:
             return await self._get_resident(conn, resident_id)
 
     async def _get_resident(self, conn: Conn, resident_id: str) -> Resident:
@@ -154,7 +154,7 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
         query = sql.SQL("SELECT * FROM {}{} ORDER BY {}").format(
             sql.Identifier(table), where, sql.SQL(order)
         )
-        async with self._tx() as conn:
+        async with self._auto() as conn:
             return await _rows(conn, query, () if home_id is None else (home_id,))
 
     async def list_residents(self, home_id: str | None = None) -> list[Resident]:
@@ -197,7 +197,7 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
         return device
 
     async def get_device(self, device_id: str) -> Device:
-        async with self._tx() as conn:
+        async with self._auto() as conn:
             return await self._get_device(conn, device_id)
 
     async def _get_device(self, conn: Conn, device_id: str) -> Device:
@@ -395,7 +395,7 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
         return AlertChange(alert, created=event == "raised")
 
     async def get_alert(self, alert_id: int) -> Alert:
-        async with self._tx() as conn:
+        async with self._auto() as conn:
             return await self._get_alert(conn, alert_id)
 
     async def _get_alert(self, conn: Conn, alert_id: int) -> Alert:
