@@ -19,19 +19,20 @@ class PostgresDetectors(PostgresBase):
             return
         gone = [r for r in rows if r.state is None]
         kept = [r for r in rows if r.state is not None]
-        # One statement each way for the whole checkpoint (thousands of entries
-        # under load): an executemany costs a psycopg round per row.
+        # One statement each way for the checkpoint's chunk: an executemany costs
+        # a psycopg round per row. Arrays in binary (%b): psycopg's text format
+        # escapes every element with a regular expression, 10 ms for 500 states.
         async with self._tx() as conn:
             if gone:
                 await conn.execute(
                     "DELETE FROM detector_state WHERE (detector, key) IN"
-                    " (SELECT * FROM unnest(%s::text[], %s::text[]))",
+                    " (SELECT * FROM unnest(%b::text[], %b::text[]))",
                     ([r.detector for r in gone], [r.key for r in gone]),
                 )
             if kept:
                 await conn.execute(
                     "INSERT INTO detector_state (detector, key, state, updated_at)"
-                    " SELECT d, k, s::jsonb, %s FROM unnest(%s::text[], %s::text[], %s::text[])"
+                    " SELECT d, k, s::jsonb, %s FROM unnest(%b::text[], %b::text[], %b::text[])"
                     " AS v(d, k, s) ON CONFLICT (detector, key) DO UPDATE"
                     " SET state = excluded.state, updated_at = excluded.updated_at",
                     (
