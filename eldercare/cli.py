@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=None, help="load duration (default 60)")
     p.add_argument("--probes", type=int, default=None, help="SOS presses timed (default 100)")
     p.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="seconds of load before the first probe (default 10): the service's first"
+        " seconds under load create every resident's detector state",
+    )
+    p.add_argument(
         "--mqtt-protocol",
         dest="protocol",
         choices=["5", "3.1.1"],
@@ -136,7 +143,7 @@ def _bench(args: argparse.Namespace) -> int:
     cfg = BenchConfig.short() if args.short else BenchConfig()
     changes = {
         k: getattr(args, k)
-        for k in ("homes", "messages", "seconds", "probes", "protocol")
+        for k in ("homes", "messages", "seconds", "probes", "protocol", "warmup")
         if getattr(args, k) is not None
     }
     cfg = dataclasses.replace(cfg, **changes)

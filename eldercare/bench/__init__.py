@@ -55,10 +55,12 @@ class BenchConfig:
     prefix: str = "b"
     protocol: str = "5"
     """The MQTT version of the gateway (and of the bare subscriber it is compared with)."""
+    warmup: float = 10.0
+    """Seconds of load before the first probe (and before CPU is measured)."""
 
     @classmethod
     def short(cls) -> BenchConfig:
-        return cls(homes=50, messages=5_000, seconds=8.0, probes=5)
+        return cls(homes=50, messages=5_000, seconds=8.0, probes=5, warmup=2.0)
 
 
 async def provision(db_url: str, homes: int, prefix: str) -> None:
@@ -147,6 +149,7 @@ async def _latency_part(
                 mqtt_port=mqtt_port,
                 homes=cfg.homes,
                 seconds=cfg.seconds,
+                warmup=cfg.warmup,
                 probes=min(cfg.probes, cfg.homes),
                 prefix=cfg.prefix,
                 sms_requests=lambda: dict(sms_at),
@@ -195,6 +198,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             "seconds": cfg.seconds,
             "probes": cfg.probes,
             "mqtt_protocol": cfg.protocol,
+            "warmup_s": cfg.warmup,
         },
         "provision_s": round(provision_s, 1),
         "throughput": {

@@ -124,6 +124,7 @@ async def measure(
     probes: int,
     prefix: str,
     sms_requests: Any = None,
+    warmup: float = 2.0,
 ) -> Latency:
     """``sms_requests``: a callable returning {phone: perf_counter time} of SMS requests
     received by a Twilio-compatible server (None: not measured)."""
@@ -144,6 +145,7 @@ async def measure(
             probes=probes,
             prefix=prefix,
             sms_requests=sms_requests,
+            warmup=warmup,
         )
     finally:
         gc.enable()
@@ -161,6 +163,7 @@ async def _measure(
     probes: int,
     prefix: str,
     sms_requests: Any,
+    warmup: float,
 ) -> Latency:
     result = Latency(homes, seconds, probes)
     seen: dict[str, float] = {}
@@ -175,7 +178,7 @@ async def _measure(
     reports: multiprocessing.Queue[LoadReport] = ctx.Queue()
     loader = ctx.Process(
         target=load_process,
-        args=(mqtt_port, homes, seconds, prefix, stop_load, load_ready, reports),
+        args=(mqtt_port, homes, seconds + warmup, prefix, stop_load, load_ready, reports),
         name="bench-load",
         daemon=True,
     )
@@ -187,11 +190,13 @@ async def _measure(
     if not await asyncio.to_thread(load_ready.wait, 60):
         loader.kill()
         raise RuntimeError("the load process did not connect to the broker in 60 s")
-    cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
     probe_client = connect("127.0.0.1", mqtt_port)
     sent: dict[str, float] = {}
     try:
-        await asyncio.sleep(min(2.0, seconds / 4))  # let the load reach its pace
+        # Let the load reach its pace and the service its steady state: its first
+        # seconds under load create every resident's detector state.
+        await asyncio.sleep(warmup)
+        cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
         gap = max(0.2, (seconds * 0.6) / max(probes, 1))
         for k in range(probes):
             home = f"{prefix}{k}"
