@@ -142,18 +142,19 @@ async def _latency_part(
         try:
             api = f"http://127.0.0.1:{api_port}"
             token = await _ready(api)
-            return await latency.measure(
-                pid=proc.pid,
-                api=api,
-                token=token,
-                mqtt_port=mqtt_port,
-                homes=cfg.homes,
-                seconds=cfg.seconds,
-                warmup=cfg.warmup,
-                probes=min(cfg.probes, cfg.homes),
-                prefix=cfg.prefix,
-                sms_requests=lambda: dict(sms_at),
-            )
+            with latency.no_gc():
+                return await latency.measure(
+                    pid=proc.pid,
+                    api=api,
+                    token=token,
+                    mqtt_port=mqtt_port,
+                    homes=cfg.homes,
+                    seconds=cfg.seconds,
+                    warmup=cfg.warmup,
+                    probes=min(cfg.probes, cfg.homes),
+                    prefix=cfg.prefix,
+                    sms_requests=lambda: dict(sms_at),
+                )
         finally:
             proc.send_signal(signal.SIGINT)
             try:

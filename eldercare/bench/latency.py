@@ -11,12 +11,14 @@ Twilio-compatible server is given, to its SMS request) is recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import multiprocessing
 import os
 import queue
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -127,44 +129,8 @@ async def measure(
     warmup: float = 2.0,
 ) -> Latency:
     """``sms_requests``: a callable returning {phone: perf_counter time} of SMS requests
-    received by a Twilio-compatible server (None: not measured)."""
-    # This process timestamps the probes (publish, SSE event, SMS request): a pause
-    # of its own cyclic GC (its heap holds what parts (a) and (b) left) would be
-    # counted as the service's latency. No collections while it measures.
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    try:
-        return await _measure(
-            pid=pid,
-            api=api,
-            token=token,
-            mqtt_port=mqtt_port,
-            homes=homes,
-            seconds=seconds,
-            probes=probes,
-            prefix=prefix,
-            sms_requests=sms_requests,
-            warmup=warmup,
-        )
-    finally:
-        gc.enable()
-        gc.unfreeze()
-
-
-async def _measure(
-    *,
-    pid: int,
-    api: str,
-    token: str,
-    mqtt_port: int,
-    homes: int,
-    seconds: float,
-    probes: int,
-    prefix: str,
-    sms_requests: Any,
-    warmup: float,
-) -> Latency:
+    received by a Twilio-compatible server (None: not measured). Run it under
+    ``no_gc()``."""
     result = Latency(homes, seconds, probes)
     seen: dict[str, float] = {}
     ready, stop = asyncio.Event(), asyncio.Event()
@@ -237,6 +203,21 @@ async def _measure(
             if (phone := contact_phone(int(h[len(prefix) :]))) in got
         ]
     return result
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """No cyclic GC in this process meanwhile: it timestamps the probes (publish,
+    SSE event, SMS request), and a pause of its own (its heap holds what parts
+    (a) and (b) left) would be counted as the service's latency."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 def load_process(

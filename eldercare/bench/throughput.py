@@ -43,22 +43,33 @@ class Throughput:
         return self.bare_s / self.pipeline_s if self.pipeline_s else 0.0
 
 
-def _session(port: int, client_id: str, protocol: str) -> mqtt.Client:
-    """A persistent session, plain paho (auto-ack), on the gateway's MQTT version."""
+def _session(
+    port: int,
+    client_id: str,
+    protocol: str,
+    *,
+    clean: bool = False,
+    expiry: int = 3600,
+    on_connect: Any = None,
+) -> mqtt.Client:
+    """A session, plain paho (auto-ack), on the gateway's MQTT version: persistent
+    unless ``clean``; on MQTT 5 it lasts ``expiry`` seconds after a disconnect."""
     if protocol == "3.1.1":
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv311,
-            clean_session=False,
+            clean_session=clean,
         )
+        client.on_connect = on_connect
         client.connect("127.0.0.1", port)
         return client
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_connect = on_connect
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 3600
+    props.SessionExpiryInterval = expiry
     props.ReceiveMaximum = 4000
-    client.connect("127.0.0.1", port, clean_start=False, properties=props)
+    client.connect("127.0.0.1", port, clean_start=clean, properties=props)
     return client
 
 
@@ -98,21 +109,7 @@ def _connect_once(port: int, client_id: str, protocol: str, *, clean: bool) -> b
         present = bool(flags.session_present)
         connected.set()
 
-    if protocol == "3.1.1":
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv311,
-            clean_session=clean,
-        )
-        client.on_connect = on_connect
-        client.connect("127.0.0.1", port)
-    else:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        client.on_connect = on_connect
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 0
-        client.connect("127.0.0.1", port, clean_start=clean, properties=props)
+    client = _session(port, client_id, protocol, clean=clean, expiry=0, on_connect=on_connect)
     client.loop_start()
     try:
         if not connected.wait(10):
