@@ -103,17 +103,6 @@ class _Incoming(NamedTuple):
 
 
 @dataclass(slots=True)
-class _Commit:
-    """How far a batch's commit got: survives retries, so nothing is written twice."""
-
-    decoded: _Decoded | None = None
-    step: int = 0
-    """0: nothing written; 1: readings; 2: and dead letters; 3: and liveness."""
-    new: int = 0
-    """Readings newly stored."""
-
-
-@dataclass(slots=True)
 class _Decoded:
     readings: list[Reading] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)
@@ -471,39 +460,26 @@ class Gateway:
 
     async def _process(self, batch: list[_Incoming]) -> None:
         self._metrics.inc(M_RECEIVED, len(batch))
-        done = _Commit()
-        await self._commit(batch, done, upto=2)  # decoded, readings, dead letters
-        assert done.decoded is not None
-        self._count(done.decoded, done.new)
-        await self._deliver(done.decoded)
-        # Liveness after the detectors and alerts: not a round trip on an alert's
-        # path (offline detection runs on the detectors' own times).
-        await self._commit(batch, done, upto=3)
-        self._ack(batch)
-        self._metrics.inc(M_DONE, len(batch))
-
-    async def _commit(self, batch: list[_Incoming], done: _Commit, upto: int) -> None:
-        """Run the commit steps up to ``upto``, retrying until the store takes them."""
+        decoded: _Decoded | None = None
+        step = 0  # commit steps done: survives retries, so dead letters are not doubled
+        new = 0
         attempt = 0
         while True:
             try:
-                if done.decoded is None:
-                    done.decoded = await self._decode(batch)
-                decoded = done.decoded
-                if done.step == 0:
+                if decoded is None:
+                    decoded = await self._decode(batch)
+                if step == 0:
                     if decoded.readings:
-                        done.new = await self._store.insert_readings(decoded.readings)
-                    done.step = 1
-                if done.step == 1:
+                        new = await self._store.insert_readings(decoded.readings)
+                    step = 1
+                if step == 1:
                     if decoded.dead:
                         await self._store.insert_dead_letters(decoded.dead)
-                    done.step = 2
-                if done.step == 2 and upto > 2:
-                    if decoded.liveness:
-                        await self._store.update_liveness(decoded.liveness)
-                        self._liveness_committed(decoded.liveness)
-                    done.step = 3
-                return
+                    step = 2
+                if step == 2 and decoded.liveness:
+                    await self._store.update_liveness(decoded.liveness)
+                    self._liveness_committed(decoded.liveness)
+                break
             except Exception as exc:
                 attempt += 1
                 delay = random.uniform(0, min(self._config.retry_max_delay, 0.2 * 2**attempt))
@@ -519,6 +495,11 @@ class Gateway:
                     },
                 )
                 await asyncio.sleep(delay)
+
+        self._count(decoded, new)
+        await self._deliver(decoded)
+        self._ack(batch)
+        self._metrics.inc(M_DONE, len(batch))
 
     async def _decode(self, batch: list[_Incoming]) -> _Decoded:
         out = _Decoded()
