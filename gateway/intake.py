@@ -654,6 +654,7 @@ class Gateway:
         if client is None:
             return
         stale = 0
+        ack_many = client.ack_many if isinstance(client, BufferedClient) else None
         with self._ack_lock:
             generation = self._generation
             qos1: list[int] = []
@@ -662,13 +663,12 @@ class Gateway:
                     continue
                 if msg.generation != generation:
                     stale += 1  # that connection is gone; the broker redelivers it
-                elif msg.qos == 1 and isinstance(client, BufferedClient):
+                elif msg.qos == 1 and ack_many is not None:
                     qos1.append(msg.mid)
                 else:
                     client.ack(msg.mid, msg.qos)
-            if qos1:
-                assert isinstance(client, BufferedClient)
-                client.ack_many(qos1)  # one write for the batch
+            if ack_many is not None and qos1:
+                ack_many(qos1)  # one write for the batch
         if stale:
             log.info("acks of a closed connection dropped", extra={"count": stale})
 
