@@ -78,12 +78,10 @@ READINGS_IN = (
 )
 
 
-class _Retry(Exception):
-    """A concurrent transaction made the same alert first: run again."""
-
-
-class _Duplicate(Exception):
-    """The finding's source_key was recorded concurrently: nothing changes."""
+SQLSTATE_DUPLICATE = "EC001"
+"""eldercare_record_finding: the finding's source_key was recorded concurrently."""
+SQLSTATE_CONTENDED = "EC002"
+"""eldercare_record_finding: other instances kept raising the same alert first."""
 
 
 def _alert(r: Row) -> Alert:

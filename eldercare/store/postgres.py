@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -32,15 +33,15 @@ from eldercare.domain import (
 from eldercare.store._common import (
     clean_changes,
     raised_details,
-    repeated_details,
     require_aware,
     status_details,
-    worse,
 )
 from eldercare.store._postgres_api import PostgresApi
 from eldercare.store._postgres_base import (
     ALERT_COLS,
     FINDING_RETRIES,
+    SQLSTATE_CONTENDED,
+    SQLSTATE_DUPLICATE,
     Conn,
     PostgresBase,
     Row,
@@ -49,12 +50,10 @@ from eldercare.store._postgres_base import (
     _check_home,
     _contact,
     _device,
-    _Duplicate,
     _exists,
     _home,
     _one,
     _resident,
-    _Retry,
     _row,
     _rows,
     _timeline,
@@ -306,93 +305,44 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
     async def record_finding(
         self, finding: Finding, response_window_s: float
     ) -> AlertChange | None:
-        for _ in range(FINDING_RETRIES):
-            try:
-                async with self._tx() as conn:
-                    return await self._record_finding(conn, finding, response_window_s)
-            except _Retry:
-                continue
-            except _Duplicate:
-                return None
-        raise StoreError(
-            f"could not record the {finding.kind.value} finding for {finding.subject!r}"
-            f" after {FINDING_RETRIES} attempts under contention"
-        )
-
-    async def _record_finding(
-        self, conn: Conn, f: Finding, response_window_s: float
-    ) -> AlertChange | None:
-        # Six round trips for a new alert (it was eleven: two savepoints and a
-        # final SELECT): conflicts are answered by ON CONFLICT DO NOTHING, and an
-        # exception rolls the whole transaction back (see record_finding).
-        source_key = f.source_key or None
-        if source_key is not None and await _row(
-            conn, "SELECT 1 FROM alert_timeline WHERE source_key = %s", (source_key,)
-        ):
+        # One round trip (the function of migration 0004, in autocommit): a new
+        # alert took six, each waiting for a turn of a busy event loop.
+        f = finding
+        try:
+            async with self._auto() as conn:
+                row = await _row(
+                    conn,
+                    "SELECT * FROM eldercare_record_finding(%s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                    " %s, %s, %s, %s)",
+                    (
+                        f.home_id,
+                        f.subject,
+                        f.kind.value,
+                        f.severity.value,
+                        require_aware(f.at),
+                        f.at + timedelta(seconds=response_window_s),
+                        f.message,
+                        f.device_id,
+                        f.resident_id,
+                        f.source_key or None,
+                        Jsonb(raised_details(f)),
+                        Jsonb(f.details),
+                        FINDING_RETRIES,
+                    ),
+                )
+        except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, psycopg.Error) and cause.sqlstate == SQLSTATE_DUPLICATE:
+                return None  # the same finding, recorded meanwhile by another instance
+            if isinstance(cause, psycopg.Error) and cause.sqlstate == SQLSTATE_CONTENDED:
+                raise StoreError(
+                    f"could not record the {f.kind.value} finding for {f.subject!r}"
+                    f" after {FINDING_RETRIES} attempts under contention"
+                ) from cause
+            raise
+        if row is None:  # its source_key is on a timeline already: a redelivery
             return None
-        row = await _row(
-            conn,
-            f"SELECT {ALERT_COLS} FROM alerts WHERE home_id = %s AND subject = %s"
-            " AND kind = %s AND status <> 'resolved' FOR UPDATE",
-            (f.home_id, f.subject, f.kind.value),
-        )
-        if row is not None:
-            alert = _alert(row)
-            severity = worse(alert.severity, f.severity)
-            count = alert.count + 1
-            row = await _row(
-                conn,
-                "UPDATE alerts SET severity = %s, count = %s, last_seen_at = %s,"
-                " updated_at = %s, device_id = COALESCE(device_id, %s),"
-                f" resident_id = COALESCE(resident_id, %s) WHERE id = %s RETURNING {ALERT_COLS}",
-                (
-                    severity.value,
-                    count,
-                    max(alert.last_seen_at, f.at),
-                    f.at,
-                    f.device_id,
-                    f.resident_id,
-                    alert.id,
-                ),
-            )
-            event, details = "repeated", repeated_details(f, count, severity)
-        else:
-            row = await _row(
-                conn,
-                "INSERT INTO alerts (home_id, subject, kind, severity, status, raised_at,"
-                " last_seen_at, response_deadline, count, message, device_id,"
-                " resident_id, updated_at) VALUES"
-                " (%s, %s, %s, %s, 'open', %s, %s, %s, 1, %s, %s, %s, %s)"
-                " ON CONFLICT (home_id, subject, kind) WHERE status <> 'resolved' DO NOTHING"
-                f" RETURNING {ALERT_COLS}",
-                (
-                    f.home_id,
-                    f.subject,
-                    f.kind.value,
-                    f.severity.value,
-                    f.at,
-                    f.at,
-                    f.at + timedelta(seconds=response_window_s),
-                    f.message,
-                    f.device_id,
-                    f.resident_id,
-                    f.at,
-                ),
-            )
-            if row is None:  # raised meanwhile by another instance: repeat it instead
-                raise _Retry
-            event, details = "raised", raised_details(f)
-        assert row is not None
-        alert = _alert(row)
-        logged = await _row(
-            conn,
-            "INSERT INTO alert_timeline (alert_id, at, event, actor, details, source_key)"
-            " VALUES (%s, %s, %s, NULL, %s, %s) ON CONFLICT (source_key) DO NOTHING RETURNING id",
-            (alert.id, f.at, event, Jsonb(details), source_key),
-        )
-        if logged is None:  # the same finding, recorded meanwhile by another instance
-            raise _Duplicate
-        return AlertChange(alert, created=event == "raised")
+        return AlertChange(_alert(row), created=row["event"] == "raised")
 
     async def get_alert(self, alert_id: int) -> Alert:
         async with self._auto() as conn:

@@ -396,8 +396,13 @@ async def test_record_finding_raises_then_repeats(store: Store) -> None:
 
     assert await store.record_finding(finding("k2", later), 600) is None
     assert (await store.get_alert(alert.id)).count == 3
-    events = [e.event for e in await store.get_timeline(alert.id)]
-    assert events == ["raised", "repeated", "repeated"]
+    timeline = await store.get_timeline(alert.id)
+    assert [e.event for e in timeline] == ["raised", "repeated", "repeated"]
+    # what the screen shows on each entry: the finding's details, the count and
+    # severity so far
+    assert timeline[0].details == {"severity": "high", "message": "no sign of life", "idle_s": 3600}
+    assert timeline[1].details == {"count": 2, "severity": "critical", "idle_s": 3600}
+    assert timeline[2].details == {"count": 3, "severity": "critical", "idle_s": 3600}
 
 
 async def test_new_alert_after_resolve(store: Store) -> None:

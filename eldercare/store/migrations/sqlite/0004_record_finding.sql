@@ -1,0 +1,4 @@
+-- PostgreSQL's migration 0004 moves record_finding into a server function (one round
+-- trip). SQLite runs in the service's process and has no round trips to save:
+-- SqliteStore.record_finding does the same steps in Python. Nothing changes here;
+-- the file keeps both backends' migrations in step.
