@@ -16,6 +16,10 @@ press, a radar's fall, gas, a leak, with the wall clock), ``on_message`` puts
 those messages in a second inbox that ``_fast_loop`` takes at once, in batches of
 their own, while ``_batch_loop`` goes on with the vitals: the two only meet in
 the store (separate connections) and the sink (detectors are per device kind).
+A fast-lane batch goes to the sink while its rows are being written, not after:
+the alert (and its SSE event and SMS) does not wait for the reading's own
+round trips. It is still acked only when both are done; a redelivery after a
+crash in between raises nothing twice (findings are idempotent on their key).
 The long loops of a big batch yield to the event loop every ``YIELD_EVERY``
 messages and, while a fast-lane batch is under way, wait for it there
 (``eldercare.priority``): the alert path does not queue behind vitals.
@@ -113,9 +117,10 @@ class _Decoded:
 class Gateway:
     """Subscribes, decodes, commits in batches, hands batches to ``sink``, then acks.
 
-    ``sink(readings, status_changes)`` is awaited once per committed batch, in
-    receive order, with every valid reading of the batch (duplicates that the
-    store ignored included: delivery is at-least-once) and every status change.
+    ``sink(readings, status_changes)`` is awaited once per batch, after its commit
+    (a fast-lane batch: beside it), in receive order per lane, with every valid
+    reading of the batch (duplicates that the store ignored included: delivery is
+    at-least-once) and every status change.
     If it raises, it is tried ``sink_attempts`` times, then the failure is logged
     and counted (``eldercare_gateway_sink_errors_total``) and the batch is acked
     anyway: the readings are stored, and one broken consumer must not stall intake.
@@ -444,7 +449,7 @@ class Gateway:
                 n = min(len(fast), self._config.batch_max)
                 batch = [fast.popleft() for _ in range(n)]
                 async with self._priority.urgent():
-                    await self._process(batch)
+                    await self._process(batch, urgent=True)
                 with self._fast_lock:
                     for msg in batch:
                         device_id = msg.topic.split("/")[3]  # a fast-lane topic has 5 parts
@@ -458,16 +463,44 @@ class Gateway:
                 return
             await self._fast_wake.wait()
 
-    async def _process(self, batch: list[_Incoming]) -> None:
+    async def _process(self, batch: list[_Incoming], *, urgent: bool = False) -> None:
+        """Commit the batch, hand it to the sink, then ack it. ``urgent`` (the fast
+        lane): the sink runs beside the commit instead of after it, so an alert
+        does not wait for its reading's row; the ack still waits for both."""
         self._metrics.inc(M_RECEIVED, len(batch))
-        decoded: _Decoded | None = None
+        decoded = await self._decode_retrying(batch)
+        if urgent:
+            committing = asyncio.create_task(self._commit(batch, decoded))
+            try:
+                await self._deliver(decoded)
+            except BaseException:
+                committing.cancel()  # cancelled: nothing is acked, the broker redelivers
+                raise
+            new = await committing
+        else:
+            new = await self._commit(batch, decoded)
+            await self._deliver(decoded)
+        self._count(decoded, new)
+        self._ack(batch)
+        self._metrics.inc(M_DONE, len(batch))
+
+    async def _decode_retrying(self, batch: list[_Incoming]) -> _Decoded:
+        """Decode (the registry lookup of an unknown device may need the store)."""
+        attempt = 0
+        while True:
+            try:
+                return await self._decode(batch)
+            except Exception as exc:
+                attempt += 1
+                await self._store_failed(exc, attempt, len(batch))
+
+    async def _commit(self, batch: list[_Incoming], decoded: _Decoded) -> int:
+        """Write the batch, retrying until it is written; return the new readings."""
         step = 0  # commit steps done: survives retries, so dead letters are not doubled
         new = 0
         attempt = 0
         while True:
             try:
-                if decoded is None:
-                    decoded = await self._decode(batch)
                 if step == 0:
                     if decoded.readings:
                         new = await self._store.insert_readings(decoded.readings)
@@ -479,27 +512,20 @@ class Gateway:
                 if step == 2 and decoded.liveness:
                     await self._store.update_liveness(decoded.liveness)
                     self._liveness_committed(decoded.liveness)
-                break
+                return new
             except Exception as exc:
                 attempt += 1
-                delay = random.uniform(0, min(self._config.retry_max_delay, 0.2 * 2**attempt))
-                self._metrics.inc(M_STORE_ERRORS)
-                log.error(
-                    "gateway could not commit a batch; retrying, nothing acked",
-                    exc_info=attempt == 1,
-                    extra={
-                        "error": repr(exc),
-                        "attempt": attempt,
-                        "size": len(batch),
-                        "delay": round(delay, 3),
-                    },
-                )
-                await asyncio.sleep(delay)
+                await self._store_failed(exc, attempt, len(batch))
 
-        self._count(decoded, new)
-        await self._deliver(decoded)
-        self._ack(batch)
-        self._metrics.inc(M_DONE, len(batch))
+    async def _store_failed(self, exc: Exception, attempt: int, size: int) -> None:
+        delay = random.uniform(0, min(self._config.retry_max_delay, 0.2 * 2**attempt))
+        self._metrics.inc(M_STORE_ERRORS)
+        log.error(
+            "gateway could not commit a batch; retrying, nothing acked",
+            exc_info=attempt == 1,
+            extra={"error": repr(exc), "attempt": attempt, "size": size, "delay": round(delay, 3)},
+        )
+        await asyncio.sleep(delay)
 
     async def _decode(self, batch: list[_Incoming]) -> _Decoded:
         out = _Decoded()

@@ -449,7 +449,7 @@ async def test_a_fast_lane_message_does_not_wait_behind_a_batch_under_way(
     try:
         if fast:
             await eventually(water_delivered, "the leak delivered while the vitals batch waits")
-            assert await sqlite_store.count_readings(WATER_B) == 1
+            await wait_readings(sqlite_store, 1, WATER_B)
             assert not any(r.device_id == BED for r in sink.readings)
         else:  # one lane: strictly in order, the leak waits for the batch before it
             await asyncio.sleep(0.3)
@@ -464,6 +464,58 @@ async def test_a_fast_lane_message_does_not_wait_behind_a_batch_under_way(
         return metrics.value("eldercare_messages_processed_total") == 2
 
     await eventually(all_acked, "both messages processed and acked")
+
+
+class HeldStore:
+    """The real store, whose insert_readings of a batch with ``device`` in it waits
+    until released: a slow write under way."""
+
+    def __init__(self, inner: Store, device: str) -> None:
+        self._inner = inner
+        self.device = device
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def insert_readings(self, readings: Sequence[Reading]) -> int:
+        if any(r.device_id == self.device for r in readings):
+            self.holding.set()
+            await self.release.wait()
+        return await self._inner.insert_readings(readings)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-lane", "one-lane"])
+async def test_a_fast_lane_alert_does_not_wait_for_its_reading_to_be_written(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store, fast: bool
+) -> None:
+    store = HeldStore(sqlite_store, WATER_B)
+    running = await start_gateway(store=store, fast_lane={"water": (b'"leak"',)} if fast else None)
+    metrics: Metrics = start_gateway.metrics  # type: ignore[attr-defined]
+    await publish(publisher, event_topic(WATER_B, OTHER_HOME), {"seq": 1, "leak": True})
+    await asyncio.wait_for(store.holding.wait(), 5)
+
+    async def leak_delivered() -> bool:
+        return any(r.device_id == WATER_B for r in running.sink.readings)
+
+    try:
+        if fast:  # the detectors (and so the alert) have it while its row is being written
+            await eventually(leak_delivered, "the leak delivered while its write waits")
+        else:  # one lane: the sink after the commit
+            await asyncio.sleep(0.3)
+            assert not await leak_delivered()
+        assert metrics.value("eldercare_messages_processed_total") == 0  # nothing acked yet
+        assert await sqlite_store.count_readings(WATER_B) == 0
+    finally:
+        store.release.set()
+
+    async def acked() -> bool:
+        return metrics.value("eldercare_messages_processed_total") == 1
+
+    await eventually(acked, "the leak acked once written")
+    assert await sqlite_store.count_readings(WATER_B) == 1
+    assert [r.device_id for r in running.sink.readings] == [WATER_B]  # delivered once
 
 
 async def test_a_device_with_a_message_in_the_fast_lane_keeps_its_order(
