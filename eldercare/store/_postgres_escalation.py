@@ -87,6 +87,22 @@ INSERT_STEP = (
     " ON CONFLICT (alert_id, name, round) DO NOTHING"
 )
 
+PLAN_SENDS = f"""
+WITH planned AS (
+    INSERT INTO escalation_sends (key, alert_id, step_id, channel, recipient,
+        recipient_kind, to_phone, language, body, contact_id, updated_at)
+    SELECT *, %(at)s FROM unnest(%(key)s::text[], %(alert)s::bigint[], %(step)s::bigint[],
+        %(channel)s::text[], %(recipient)s::text[], %(kind)s::text[], %(phone)s::text[],
+        %(language)s::text[], %(body)s::text[], %(contact)s::bigint[])
+    ON CONFLICT (key) DO NOTHING
+    RETURNING {SEND_COLS}
+)
+SELECT {SEND_COLS} FROM planned
+UNION ALL
+SELECT {SEND_COLS} FROM escalation_sends
+WHERE key = ANY(%(key)s::text[]) AND key NOT IN (SELECT key FROM planned)
+"""
+
 CLAIM = f"""
 UPDATE escalation_steps s SET state = 'claimed', claimed_by = %(worker)s,
     claimed_until = %(until)s, attempts = s.attempts + 1
@@ -104,39 +120,28 @@ class PostgresEscalation(PostgresBase):
     async def schedule_ladder(
         self, alert_id: int, severity: Severity, steps: Sequence[EscalationStep], at: datetime
     ) -> bool:
-        async with self._tx() as conn:
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('escalation-ladder'),"
-                " (%s %% 2147483647)::int)",
-                (alert_id,),
-            )
+        # One round trip (migration 0005): on the path from a new alert to its first SMS.
+        async with self._auto() as conn:
             row = await _row(
                 conn,
-                "SELECT severity FROM escalation_ladders WHERE alert_id = %s FOR UPDATE",
-                (alert_id,),
+                "SELECT eldercare_schedule_ladder(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " AS written",
+                (
+                    alert_id,
+                    severity.value,
+                    at,
+                    [s.name for s in steps],
+                    [s.round for s in steps],
+                    [s.due_at for s in steps],
+                    [s.action for s in steps],
+                    [s.target for s in steps],
+                    [s.unless for s in steps],
+                    [s.message for s in steps],
+                    [s.repeat_every_s for s in steps],
+                ),
             )
-            if row is not None:
-                if Severity(row["severity"]).rank <= severity.rank:
-                    return False
-                await conn.execute(
-                    "UPDATE escalation_ladders SET severity = %s, scheduled_at = %s"
-                    " WHERE alert_id = %s",
-                    (severity.value, at, alert_id),
-                )
-                await conn.execute(
-                    "UPDATE escalation_steps SET state = 'cancelled', finished_at = %s"
-                    " WHERE alert_id = %s AND state = 'pending'",
-                    (at, alert_id),
-                )
-            else:
-                await conn.execute(
-                    "INSERT INTO escalation_ladders (alert_id, severity, scheduled_at)"
-                    " VALUES (%s, %s, %s)",
-                    (alert_id, severity.value, at),
-                )
-            if steps:
-                await conn.cursor().executemany(INSERT_STEP, [_step_params(s) for s in steps])
-            return True
+        assert row is not None
+        return bool(row["written"])
 
     async def add_steps(self, steps: Sequence[EscalationStep]) -> int:
         added = 0
@@ -157,7 +162,7 @@ class PostgresEscalation(PostgresBase):
             "now": now,
             "limit": max(limit, 0),
         }
-        async with self._tx() as conn:
+        async with self._auto() as conn:  # one statement
             rows = await _rows(conn, CLAIM, params)
         return sorted((_step(r) for r in rows), key=lambda s: (s.due_at, s.id or 0))
 
@@ -199,69 +204,44 @@ class PostgresEscalation(PostgresBase):
     ) -> list[EscalationSend]:
         if not sends:
             return []
-        async with self._tx() as conn:
-            await conn.cursor().executemany(
-                "INSERT INTO escalation_sends (key, alert_id, step_id, channel, recipient,"
-                " recipient_kind, to_phone, language, body, contact_id, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (key) DO NOTHING",
-                [
-                    (
-                        s.key,
-                        s.alert_id,
-                        s.step_id,
-                        s.channel,
-                        s.recipient,
-                        s.recipient_kind,
-                        s.to_phone,
-                        s.language,
-                        s.body,
-                        s.contact_id,
-                        at,
-                    )
-                    for s in sends
-                ],
-            )
+        # One statement: the new rows from the INSERT, the existing ones (a step run
+        # again) from the table as it was before it.
+        async with self._auto() as conn:
             rows = await _rows(
                 conn,
-                f"SELECT {SEND_COLS} FROM escalation_sends WHERE key = ANY(%s)",
-                ([s.key for s in sends],),
+                PLAN_SENDS,
+                {
+                    "key": [s.key for s in sends],
+                    "alert": [s.alert_id for s in sends],
+                    "step": [s.step_id for s in sends],
+                    "channel": [s.channel for s in sends],
+                    "recipient": [s.recipient for s in sends],
+                    "kind": [s.recipient_kind for s in sends],
+                    "phone": [s.to_phone for s in sends],
+                    "language": [s.language for s in sends],
+                    "body": [s.body for s in sends],
+                    "contact": [s.contact_id for s in sends],
+                    "at": at,
+                },
             )
         by_key = {r["key"]: _send(r) for r in rows}
+        missing = [s.key for s in sends if s.key not in by_key]
+        if missing:  # planned meanwhile by another instance, after the statement began
+            query = f"SELECT {SEND_COLS} FROM escalation_sends WHERE key = ANY(%s)"
+            async with self._auto() as conn:
+                by_key |= {r["key"]: _send(r) for r in await _rows(conn, query, (missing,))}
         return [by_key[s.key] for s in sends]
 
     async def begin_send(self, key: str, at: datetime, sms_quota_per_hour: int | None) -> str:
-        async with self._tx() as conn:
+        # One round trip (migration 0005): on the path from a new alert to its first SMS.
+        async with self._auto() as conn:
             row = await _row(
                 conn,
-                "SELECT channel, to_phone, state FROM escalation_sends WHERE key = %s",
-                (key,),
+                "SELECT eldercare_begin_send(%s, %s, %s, %s, %s) AS decision",
+                (key, at, sms_quota_per_hour, at - QUOTA_WINDOW, list(COUNTED)),
             )
-            if row is None or row["state"] != "planned":
-                return "skip"
-            decision, mark = "send", "normal"
-            if row["channel"] == "sms" and sms_quota_per_hour is not None:
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext('sms-quota:' || %s))",
-                    (row["to_phone"],),
-                )
-                counts = await _rows(
-                    conn,
-                    "SELECT quota, count(*) AS n FROM escalation_sends WHERE to_phone = %s"
-                    " AND channel = 'sms' AND started_at > %s AND state = ANY(%s)"
-                    " GROUP BY quota",
-                    (row["to_phone"], at - QUOTA_WINDOW, list(COUNTED)),
-                )
-                n = {r["quota"]: r["n"] for r in counts}
-                if n.get("normal", 0) >= sms_quota_per_hour:
-                    decision = mark = "summary" if n.get("summary", 0) == 0 else "suppressed"
-            state = "suppressed" if decision == "suppressed" else "sending"
-            cur = await conn.execute(
-                "UPDATE escalation_sends SET state = %s, quota = %s, started_at = %s,"
-                " updated_at = %s WHERE key = %s AND state = 'planned'",
-                (state, mark, at, at, key),
-            )
-            return decision if cur.rowcount == 1 else "skip"
+        assert row is not None
+        return str(row["decision"])
 
     async def finish_send(
         self,

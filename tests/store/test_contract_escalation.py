@@ -100,11 +100,14 @@ async def test_a_send_key_reaches_the_provider_once(store: Store) -> None:
     assert [s.state for s in planned] == [s.state for s in again] == ["planned"]
     decisions = await asyncio.gather(*(store.begin_send("k1", T0, None) for _ in range(5)))
     assert sorted(decisions) == ["send", "skip", "skip", "skip", "skip"]
+    # A new key beside one planned before: each as stored, in the order asked.
+    mixed = await store.plan_sends([send(aid, claimed.id, "k0"), send(aid, claimed.id, "k1")], T0)
+    assert [(s.key, s.state) for s in mixed] == [("k0", "planned"), ("k1", "sending")]
     await store.finish_send("k1", "sent", T0, provider_id="SM1", status="queued")
     delivered = await store.record_delivery("SM1", "delivered", T0 + timedelta(seconds=3))
     assert delivered is not None and (delivered.state, delivered.status) == ("sent", "delivered")
     assert await store.record_delivery("SMnone", "delivered", T0) is None
-    (stored,) = await store.list_sends(aid)
+    stored, _ = await store.list_sends(aid)  # in the order planned: k1, then k0
     assert (stored.key, stored.provider_id, stored.status) == ("k1", "SM1", "delivered")
     assert await store.begin_send("k1", T0, None) == "skip"
 

@@ -1,0 +1,4 @@
+-- PostgreSQL's migration 0005 moves schedule_ladder and begin_send into server
+-- functions (one round trip each). SQLite runs in the service's process and has no
+-- round trips to save: SqliteStore keeps those steps in Python. Nothing changes
+-- here; the file keeps both backends' migrations in step.
