@@ -10,8 +10,12 @@ session from ~7,000 to ~11,200 msg/s on the bench machine (auto-ack, same
 broker, same run: ``benchmarks/profile_pipeline.py`` and ``eldercare bench``).
 
 ``loop_read`` keeps reading while buffered bytes remain (``select`` cannot
-see them). The buffer belongs to one socket: a reconnect starts with an empty
-one. Acks can be sent many at a time (``ack_many``).
+see them). A PUBLISH that lies whole in the buffer is framed here instead of by
+paho's byte-by-byte reads (``_packet_read``): 25–40 % less time per message in
+the paho thread (6.5–9.4 µs against 8.1–12.4 µs in the same runs, socket pair,
+20,000 vitals messages; throw-away script). The buffer belongs to one socket: a
+reconnect starts with an empty one. Acks can be sent many at a time
+(``ack_many``).
 
 paho parses every packet, with one exception: an MQTT 5 PUBLISH without
 properties (what devices send). paho builds a new ``Properties`` object for
@@ -33,6 +37,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -65,6 +70,51 @@ class BufferedClient(mqtt.Client):
         out = self._buffered[pos : pos + bufsize]
         self._buffered_pos = pos + len(out)
         return out
+
+    def _packet_read(self) -> MQTTErrorCode:
+        # A whole PUBLISH waiting in the buffer is framed here, without paho's
+        # three reads of it (command byte, length bytes one by one, body) and
+        # their bookkeeping; paho then handles it as if it had read it. Anything
+        # else (another packet, a packet cut by the end of the buffer, a packet
+        # paho is part-way through) is paho's.
+        ip = self._in_packet
+        if ip["command"] == 0 and self._buffered_sock is self._sock:
+            framed = self._buffered_publish()
+            if framed is not None:
+                ip["command"], ip["packet"] = framed
+                try:
+                    rc = self._handle_publish()
+                except MalformedPacket as exc:
+                    self._easy_log(mqtt.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
+                    rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+                finally:
+                    ip["command"], ip["packet"] = 0, bytearray()
+                with self._msgtime_mutex:
+                    self._last_bytes_received = mqtt.time_func()
+                return rc
+        return super()._packet_read()
+
+    def _buffered_publish(self) -> tuple[int, bytearray] | None:
+        """(command byte, body) of a PUBLISH that lies whole in the buffer, taken
+        out of it; None (nothing taken) for anything else."""
+        buf, pos = self._buffered, self._buffered_pos
+        end = len(buf)
+        if pos >= end or buf[pos] & 0xF0 != mqtt.PUBLISH:
+            return None
+        length, mult, i = 0, 1, pos + 1
+        while True:
+            if i >= end or i - pos > 4:
+                return None  # cut by the end of the buffer (or malformed: paho says so)
+            byte = buf[i]
+            length += (byte & 127) * mult
+            mult *= 128
+            i += 1
+            if not byte & 128:
+                break
+        if i + length > end:
+            return None
+        self._buffered_pos = i + length
+        return buf[pos], bytearray(buf[i : i + length])
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)

@@ -149,6 +149,39 @@ def test_other_publish_packets_are_left_to_paho(
     assert _decode(header, packet, protocol) is None
 
 
+def _framed(header: int, body: bytes) -> bytes:
+    """A packet as on the wire: header byte, remaining length (varint), body."""
+    length, out = len(body), bytearray([header])
+    while True:
+        byte, length = length % 128, length // 128
+        out.append(byte | (128 if length else 0))
+        if not length:
+            return bytes(out + body)
+
+
+def _buffered(data: bytes) -> BufferedClient:
+    client = BufferedClient(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client._buffered, client._buffered_pos, client._buffered_sock = data, 0, client._sock
+    return client
+
+
+def test_whole_publishes_are_framed_from_the_buffer_and_cut_ones_left_to_paho() -> None:
+    small = bytes(_publish_packet(b"t", b"p", 1, 7, b"\x00"))
+    big = bytes(_publish_packet(b"t", b"x" * 300, 1, 8, b"\x00"))  # 2 length bytes
+    wire = _framed(0x32, small) + _framed(0x32, big) + _framed(0xD0, b"") + _framed(0x32, small)
+    client = _buffered(wire)
+    assert client._buffered_publish() == (0x32, bytearray(small))
+    assert client._buffered_publish() == (0x32, bytearray(big))
+    assert client._buffered_publish() is None  # a PINGRESP: paho's
+    assert client._buffered_pos == len(_framed(0x32, small)) + len(_framed(0x32, big))
+
+    whole = _framed(0x32, big)
+    for cut in (1, 2, len(whole) - 1):  # in the length bytes, after them, one byte short
+        client = _buffered(whole[:cut])
+        assert client._buffered_publish() is None
+        assert client._buffered_pos == 0  # nothing taken: paho reads on from here
+
+
 def _manual_session(port: int, client_id: str) -> tuple[BufferedClient, list[mqtt.MQTTMessage]]:
     got: list[mqtt.MQTTMessage] = []
     subscribed = threading.Event()
