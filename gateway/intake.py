@@ -71,6 +71,8 @@ from gateway.registry_cache import RegistryCache
 
 log = logging.getLogger("eldercare.gateway.intake")
 
+NOT_UTF8 = "<topic is not UTF-8>"
+"""The topic of a message whose topic is not UTF-8 (dead-lettered as such)."""
 EVENT_TOPIC = "eldercare/v1/+/+/event"
 STATUS_TOPIC = "eldercare/v1/+/+/status"
 
@@ -278,6 +280,8 @@ class Gateway:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        if isinstance(client, BufferedClient):
+            client.on_plain_publish = self._on_plain_publish
         return client
 
     def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
@@ -373,16 +377,23 @@ class Gateway:
         try:
             topic = message.topic
         except UnicodeDecodeError:
-            topic = "<topic is not UTF-8>"
-        incoming = _Incoming(
-            topic,
-            bytes(message.payload),
-            message.mid,
-            message.qos,
-            message.retain,
-            time.time(),
-            self._generation,
-        )
+            topic = NOT_UTF8
+        self._take(topic, bytes(message.payload), message.mid, message.qos, message.retain)
+
+    def _on_plain_publish(
+        self, topic: bytes, payload: bytes, mid: int, qos: int, retain: bool
+    ) -> None:
+        """A device's PUBLISH, its fields straight from BufferedClient (no MQTTMessage)."""
+        if self._stopping:
+            return  # not acked: the broker keeps it for the next session
+        try:
+            name = topic.decode()
+        except UnicodeDecodeError:
+            name = NOT_UTF8
+        self._take(name, payload, mid, qos, retain)
+
+    def _take(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
+        incoming = _Incoming(topic, payload, mid, qos, retain, time.time(), self._generation)
         fast_device = self._fast_device(topic, incoming.payload) if self._fast_lane else None
         if fast_device is not None:
             with self._fast_lock:

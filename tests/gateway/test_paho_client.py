@@ -29,7 +29,9 @@ Seen = tuple[str, bytes | bytearray, int, bool, bool, str]
 
 
 class Subscriber:
-    def __init__(self, cls: type[mqtt.Client], port: int, topic: str, protocol: int) -> None:
+    def __init__(
+        self, cls: type[mqtt.Client], port: int, topic: str, protocol: int, *, hooked: bool = False
+    ) -> None:
         self.seen: list[Seen] = []
         self.mids_nonzero: list[bool] = []
         self.subscribed = threading.Event()
@@ -39,6 +41,9 @@ class Subscriber:
             protocol=MQTTProtocolVersion(protocol),
         )
         self.client.on_message = self._on_message
+        if hooked:
+            assert isinstance(self.client, BufferedClient)
+            self.client.on_plain_publish = self._on_plain_publish
         self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.connect("127.0.0.1", port)
         self.client.subscribe(topic, qos=1)
@@ -49,6 +54,12 @@ class Subscriber:
         props = msg.properties.json() if msg.properties is not None else {}  # type: ignore[no-untyped-call]
         self.seen.append((msg.topic, msg.payload, msg.qos, msg.retain, msg.dup, str(props)))
         self.mids_nonzero.append(msg.mid != 0)
+
+    def _on_plain_publish(
+        self, topic: bytes, payload: bytes, mid: int, qos: int, retain: bool
+    ) -> None:
+        self.seen.append((topic.decode(), payload, qos, retain, False, "{}"))
+        self.mids_nonzero.append(mid != 0)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -73,6 +84,7 @@ def test_the_buffered_client_receives_what_stock_paho_receives(
     pub.publish(f"{base}/retained", b"kept", qos=1, retain=True).wait_for_publish(5)
     ours = Subscriber(BufferedClient, mosquitto.port, f"{base}/#", protocol)
     stock = Subscriber(mqtt.Client, mosquitto.port, f"{base}/#", protocol)
+    hooked = Subscriber(BufferedClient, mosquitto.port, f"{base}/#", protocol, hooked=True)
     try:
         with_props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         with_props.ContentType = "application/json"
@@ -89,9 +101,13 @@ def test_the_buffered_client_receives_what_stock_paho_receives(
         sent += [(f"{base}/many/{i}", f'{{"seq": {i}}}'.encode(), 1, None) for i in range(500)]
         for topic, payload, qos, props in sent:
             pub.publish(topic, payload, qos=qos, properties=props)
-        _wait_for([ours, stock], len(sent) + 1)
+        _wait_for([ours, stock, hooked], len(sent) + 1)
         assert len(stock.seen) == len(sent) + 1
         assert ours.seen == stock.seen
+        # on_plain_publish: the same, without an MQTTMessage (MQTT 5 without
+        # properties; the rest still comes to on_message)
+        assert hooked.seen == stock.seen
+        assert hooked.mids_nonzero == stock.mids_nonzero
         assert ours.seen[0][3] is True  # the retained one, flagged as such
         assert "UserProperty" in ours.seen[6][5] or protocol == mqtt.MQTTv311
         # QoS 1 messages carry their packet id, QoS 0 ones none
@@ -99,6 +115,7 @@ def test_the_buffered_client_receives_what_stock_paho_receives(
     finally:
         ours.close()
         stock.close()
+        hooked.close()
         pub.loop_stop()
         pub.disconnect()
 
