@@ -10,26 +10,27 @@ session from ~7,000 to ~11,200 msg/s on the bench machine (auto-ack, same
 broker, same run: ``benchmarks/profile_pipeline.py`` and ``eldercare bench``).
 
 ``loop_read`` keeps reading while buffered bytes remain (``select`` cannot
-see them). A PUBLISH that lies whole in the buffer is framed here instead of by
-paho's byte-by-byte reads (``_packet_read``): 25–40 % less time per message in
-the paho thread (6.5–9.4 µs against 8.1–12.4 µs in the same runs, socket pair,
-20,000 vitals messages; throw-away script). With ``on_plain_publish`` set (the
-gateway does), such a PUBLISH reaches it as its wire fields, without an
-``MQTTMessage``: 4.3 µs per message against 6.1 framed here and 8.2 with paho's
-framing, in the same runs. The buffer belongs to one socket: a
-reconnect starts with an empty one. Acks can be sent many at a time
-(``ack_many``).
+see them). The buffer belongs to one socket: a reconnect starts with an empty
+one. Acks can be sent many at a time (``ack_many``).
 
-paho parses every packet, with one exception: an MQTT 5 PUBLISH without
-properties (what devices send). paho builds a new ``Properties`` object for
-every PUBLISH (its constructor fills two dicts of 27 names) and clears it with
-27 ``hasattr`` calls before reading a properties length of zero: 19 µs per message against
-2.6 µs for the same message in MQTT 3.1.1 (timeit, bench machine). Such a
-PUBLISH is decoded here, with one shared empty ``Properties`` on every such
-message (read it, do not change it); anything else (properties present, QoS 2,
-a malformed packet, paho's logging switched on) goes to paho's own
-``_handle_publish``. Its message goes straight to ``on_message`` unless
-per-topic callbacks were added (``message_callback_add``).
+A PUBLISH that lies whole in the buffer is framed here instead of by paho's
+byte-by-byte reads (``_packet_read``). A QoS 0/1 PUBLISH (MQTT 5: without
+properties, which is what devices send) is then decoded here too: paho builds a
+new ``Properties`` object for every MQTT 5 PUBLISH (its constructor fills two
+dicts of 27 names) and clears it with 27 ``hasattr`` calls before reading a
+properties length of zero, 19 µs per message against 2.6 µs for the same
+message in MQTT 3.1.1 (timeit, bench machine). With ``on_plain_publish`` set
+(the gateway does), such a PUBLISH reaches it as its wire fields, without an
+``MQTTMessage`` (whose constructor builds a ``threading.Condition``); else it
+reaches ``on_message`` with one shared empty ``Properties`` (read it, do not
+change it), straight, unless per-topic callbacks were added
+(``message_callback_add``). Anything else (properties present, QoS 2, a
+malformed packet, paho's logging switched on) goes to paho's own
+``_handle_publish``.
+
+Per message in the paho thread (socket pair, 20,000 queued vitals messages,
+same runs; throw-away script): paho's framing and an MQTTMessage 8.2 µs, framed here
+6.1 µs, with ``on_plain_publish`` 4.3 µs.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ class BufferedClient(mqtt.Client):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_plain_publish: Callable[[bytes, bytes, int, int, bool], None] | None = None
-        """If set, called instead of ``on_message`` for an MQTT 5 QoS 0/1 PUBLISH
-        without properties, with its fields as they are on the wire (no
+        """If set, called instead of ``on_message`` for a QoS 0/1 PUBLISH (MQTT 5:
+        without properties), with its fields as they are on the wire (no
         ``MQTTMessage``: its constructor alone builds a ``threading.Condition``)."""
         self._buffered = b""
         self._buffered_pos = 0
@@ -153,7 +154,7 @@ class BufferedClient(mqtt.Client):
     def _handle_publish(self) -> MQTTErrorCode:
         plain = self.on_plain_publish
         if plain is not None and not self._filtered:
-            fields = self._plain_v5_fields()
+            fields = self._plain_fields()
             if fields is not None:
                 with self._in_callback_mutex:
                     try:
@@ -184,10 +185,10 @@ class BufferedClient(mqtt.Client):
             return self._send_puback(message.mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
-    def _plain_v5_fields(self) -> PlainPublish | None:
-        """(topic, payload, mid, qos, retain) of an MQTT 5 QoS 0/1 PUBLISH without
-        properties; None for any other packet (paho decodes it)."""
-        if self._protocol != MQTTProtocolVersion.MQTTv5 or self._logger or self._on_log:
+    def _plain_fields(self) -> PlainPublish | None:
+        """(topic, payload, mid, qos, retain) of a QoS 0/1 PUBLISH, MQTT 5 without
+        properties or MQTT 3.1/3.1.1; None for any other packet (paho decodes it)."""
+        if self._logger or self._on_log:
             return None
         header: int = self._in_packet["command"]
         packet: bytearray = self._in_packet["packet"]
@@ -197,11 +198,17 @@ class BufferedClient(mqtt.Client):
         pos = 2 + int.from_bytes(packet[:2], "big")
         if qos:
             pos += 2
-        if pos >= len(packet) or packet[pos] != 0:  # properties, or malformed
+        if self._protocol == MQTTProtocolVersion.MQTTv5:
+            if pos >= len(packet) or packet[pos] != 0:  # properties, or malformed
+                return None
+            start = pos + 1
+        elif pos > len(packet):  # malformed
             return None
+        else:
+            start = pos
         return (
             bytes(packet[2 : pos - 2 if qos else pos]),
-            bytes(packet[pos + 1 :]),
+            bytes(packet[start:]),
             int.from_bytes(packet[pos - 2 : pos], "big") if qos else 0,
             qos,
             bool(header & 0x01),
@@ -210,7 +217,9 @@ class BufferedClient(mqtt.Client):
     def _plain_v5_publish(self) -> mqtt.MQTTMessage | None:
         """The message of an MQTT 5 QoS 0/1 PUBLISH without properties, decoded as
         paho would; None for any other packet (paho decodes it)."""
-        fields = self._plain_v5_fields()
+        if self._protocol != MQTTProtocolVersion.MQTTv5:
+            return None  # paho's decode of 3.1.1 is cheap: no properties to build
+        fields = self._plain_fields()
         if fields is None:
             return None
         topic, payload, mid, qos, retain = fields
