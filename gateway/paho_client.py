@@ -156,13 +156,7 @@ class BufferedClient(mqtt.Client):
         if plain is not None and not self._filtered:
             fields = self._plain_fields()
             if fields is not None:
-                with self._in_callback_mutex:
-                    try:
-                        plain(*fields)
-                    except Exception as err:
-                        self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
-                        if not self.suppress_exceptions:
-                            raise
+                self._call(plain, *fields)
                 if fields[3] == 1 and not self._manual_ack:
                     return self._send_puback(fields[2])
                 return MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -174,16 +168,20 @@ class BufferedClient(mqtt.Client):
         elif (on_message := self.on_message) is not None:
             # paho's _handle_on_message without its search of the (empty) table of
             # per-topic callbacks: 6 % of the gateway's time under load (py-spy)
-            with self._in_callback_mutex:
-                try:
-                    on_message(self, self._userdata, message)
-                except Exception as err:
-                    self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
-                    if not self.suppress_exceptions:
-                        raise
+            self._call(on_message, self, self._userdata, message)
         if message.qos == 1 and not self._manual_ack:
             return self._send_puback(message.mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        """A message callback, as paho calls one (its mutex, its error handling)."""
+        with self._in_callback_mutex:
+            try:
+                callback(*args)
+            except Exception as err:
+                self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                if not self.suppress_exceptions:
+                    raise
 
     def _plain_fields(self) -> PlainPublish | None:
         """(topic, payload, mid, qos, retain) of a QoS 0/1 PUBLISH, MQTT 5 without
