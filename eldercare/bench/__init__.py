@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -167,18 +168,27 @@ async def _latency_part(
 @contextlib.contextmanager
 def bench_servers(prefix: str) -> Iterator[tuple[TempMosquitto, str, Path]]:
     """A throw-away Mosquitto (no queue limit) and TimescaleDB with an empty
-    ``bench`` database: (broker, database URL, work folder); both stopped after."""
+    ``bench`` database: (broker, database URL, work folder); both stopped after.
+    The work folder (the broker's database and log, the service's log) is removed
+    after a run that went through, and kept, with a word where, after one that
+    failed."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
     broker = TempMosquitto(work, max_queued=0)  # (a)/(b) queue every message first
     broker.start()
     pg = start_postgres()
+    went_through = False
     try:
         with psycopg.connect(pg.url(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE bench")
         yield broker, pg.url("bench"), work
+        went_through = True
     finally:
         broker.stop()
         stop_postgres(pg)
+        if went_through:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"bench: the broker's and the service's logs are kept in {work}", file=sys.stderr)
 
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:

@@ -8,11 +8,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+
+def _work_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("eldercare-bench-*"))
 
 
 def test_short_bench_writes_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
+    before = _work_folders()
     done = subprocess.run(
         [sys.executable, "-m", "eldercare", "bench", "--short", "--json", str(out)],
         capture_output=True,
@@ -32,3 +38,5 @@ def test_short_bench_writes_every_figure(tmp_path: Path) -> None:
         spread = lat[path]
         assert spread["max"] >= spread["p99"] >= spread["p90"] >= spread["p50"] > 0, path
     assert lat["service_rss_mb"] > 0 and lat["background_msgs_per_s"] > 0
+    # a run that went through leaves no work folder (broker database, logs) behind
+    assert _work_folders() - before == set()
