@@ -21,6 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.paho_client import READ_SIZE, BufferedClient
+from tests.harness import subscriber as harness
 from tests.harness.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -28,42 +29,31 @@ pytestmark = pytest.mark.mosquitto
 Seen = tuple[str, bytes | bytearray, int, bool, bool, str]
 
 
-class Subscriber:
+class Subscriber(harness.Subscriber[Seen]):
+    """Records every message as comparable fields, and whether it had a packet id."""
+
     def __init__(
         self, cls: type[mqtt.Client], port: int, topic: str, protocol: int, *, hooked: bool = False
     ) -> None:
-        self.seen: list[Seen] = []
         self.mids_nonzero: list[bool] = []
-        self.subscribed = threading.Event()
-        self.client = cls(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"t-{uuid.uuid4().hex[:8]}",
-            protocol=MQTTProtocolVersion(protocol),
-        )
-        self.client.on_message = self._on_message
-        if hooked:
+        self.hooked = hooked
+        super().__init__(port, topic, cls=cls, protocol=protocol)
+
+    def before_connect(self) -> None:
+        if self.hooked:
             assert isinstance(self.client, BufferedClient)
             self.client.on_plain_publish = self._on_plain_publish
-        self.client.on_subscribe = lambda *a: self.subscribed.set()
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe(topic, qos=1)
-        self.client.loop_start()
-        assert self.subscribed.wait(5), "no SUBACK in 5 s"
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        props = msg.properties.json() if msg.properties is not None else {}  # type: ignore[no-untyped-call]
-        self.seen.append((msg.topic, msg.payload, msg.qos, msg.retain, msg.dup, str(props)))
+    def record(self, msg: mqtt.MQTTMessage) -> Seen:
         self.mids_nonzero.append(msg.mid != 0)
+        props = msg.properties.json() if msg.properties is not None else {}  # type: ignore[no-untyped-call]
+        return (msg.topic, msg.payload, msg.qos, msg.retain, msg.dup, str(props))
 
     def _on_plain_publish(
         self, topic: bytes, payload: bytes, mid: int, qos: int, retain: bool
     ) -> None:
         self.seen.append((topic.decode(), payload, qos, retain, False, "{}"))
         self.mids_nonzero.append(mid != 0)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def _wait_for(subs: list[Subscriber], n: int) -> None:

@@ -5,7 +5,6 @@ ids cycle past 65,535 without collisions, and errors name the broker."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -13,11 +12,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators import wire
 from simulators.load import run_load
 from simulators.wire import WireError, WirePublisher, random_client_id
+from tests.harness import subscriber as harness
 from tests.harness.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -25,36 +24,11 @@ pytestmark = pytest.mark.mosquitto
 Seen = tuple[str, bytes, int, bool]
 
 
-class Subscriber:
+class Subscriber(harness.Subscriber[Seen]):
     """Stock paho, QoS 1, recording (topic, payload, qos, retain) of every message."""
 
-    def __init__(self, port: int, topic: str) -> None:
-        self.seen: list[Seen] = []
-        self.subscribed = threading.Event()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"sub-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv311,
-        )
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *a: self.subscribed.set()
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe(topic, qos=1)
-        self.client.loop_start()
-        assert self.subscribed.wait(5), "no SUBACK in 5 s"
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self.seen.append((msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain)))
-
-    def wait_for(self, n: int, timeout: float = 10) -> list[Seen]:
-        deadline = time.monotonic() + timeout
-        while len(self.seen) < n and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self.seen
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+    def record(self, msg: mqtt.MQTTMessage) -> Seen:
+        return (msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain))
 
 
 def _until(check: Callable[[], bool], timeout: float = 10) -> bool:
