@@ -308,8 +308,8 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
         # One round trip (the function of migration 0004, in autocommit): a new
         # alert took six, each waiting for a turn of a busy event loop.
         f = finding
-        try:
-            async with self._auto() as conn:
+        async with self._auto() as conn:
+            try:
                 row = await _row(
                     conn,
                     "SELECT * FROM eldercare_record_finding(%s, %s, %s, %s, %s, %s, %s, %s, %s,"
@@ -330,16 +330,15 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
                         FINDING_RETRIES,
                     ),
                 )
-        except StoreError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, psycopg.Error) and cause.sqlstate == SQLSTATE_DUPLICATE:
-                return None  # the same finding, recorded meanwhile by another instance
-            if isinstance(cause, psycopg.Error) and cause.sqlstate == SQLSTATE_CONTENDED:
-                raise StoreError(
-                    f"could not record the {f.kind.value} finding for {f.subject!r}"
-                    f" after {FINDING_RETRIES} attempts under contention"
-                ) from cause
-            raise
+            except psycopg.Error as exc:
+                if exc.sqlstate == SQLSTATE_DUPLICATE:
+                    return None  # the same finding, recorded meanwhile by another instance
+                if exc.sqlstate == SQLSTATE_CONTENDED:
+                    raise StoreError(
+                        f"could not record the {f.kind.value} finding for {f.subject!r}"
+                        f" after {FINDING_RETRIES} attempts under contention"
+                    ) from exc
+                raise  # the store's usual mapping (_tx)
         if row is None:  # its source_key is on a timeline already: a redelivery
             return None
         return AlertChange(_alert(row), created=row["event"] == "raised")
