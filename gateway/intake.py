@@ -372,8 +372,6 @@ class Gateway:
             )
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if self._stopping:
-            return  # not acked: the broker keeps it for the next session
         try:
             topic = message.topic
         except UnicodeDecodeError:
@@ -384,8 +382,6 @@ class Gateway:
         self, topic: bytes, payload: bytes, mid: int, qos: int, retain: bool
     ) -> None:
         """A device's PUBLISH, its fields straight from BufferedClient (no MQTTMessage)."""
-        if self._stopping:
-            return  # not acked: the broker keeps it for the next session
         try:
             name = topic.decode()
         except UnicodeDecodeError:
@@ -393,6 +389,8 @@ class Gateway:
         self._take(name, payload, mid, qos, retain)
 
     def _take(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
+        if self._stopping:
+            return  # not acked: the broker keeps it for the next session
         incoming = _Incoming(topic, payload, mid, qos, retain, time.time(), self._generation)
         fast_device = self._fast_device(topic, incoming.payload) if self._fast_lane else None
         if fast_device is not None:
