@@ -112,7 +112,10 @@ TIMELINE_EVENTS = {
     "delivery": "a provider status for a message (details: provider_id, status, recipient)",
     "family_reply": "an SMS from a family contact (details: phone, body, contact_id, "
     "contact_name, handling: bool)",
-    "escalated": "an escalation step ran (details: step, severity)",
+    "escalated": "an escalation step ran (details: step, severity, results; skipped: the "
+    "messages it did not send, each with recipient, reason (same_text, replied, status) "
+    "and why)",
+    "all_clear": "the closing SMS step after resolution ran (details as escalated)",
     "window_breached": "no one on site by the response deadline",
 }
 """Timeline event names shared by the engine, the webhooks and the screen."""

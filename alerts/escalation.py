@@ -19,6 +19,14 @@ How a step runs, so that a restart neither skips nor repeats one:
    provider's id and status.
 4. finish: the next round of a repeating step is added, the step marked done.
 
+What people get: every text is made when its step runs, from the alert as it
+is then (alerts/escalation_texts.py). A step never sends one number an SMS it
+already got for the same alert (the one contact of a home, at +60 s, again):
+that message is skipped, and the step's ``escalated`` timeline entry lists it
+under ``skipped`` with the reason. After resolution the engine adds one more
+step, ``all_clear`` (a row like the others, so it is sent once across restarts
+and instances): the outcome to every family contact the alert reached.
+
 The guarantee: a key reaches the provider at most once. A send still
 ``planned`` after a crash was never given to the provider and is sent on
 recovery; one left in ``sending`` (the process died during the provider call)
@@ -38,10 +46,15 @@ from typing import Any, Protocol
 
 from alerts.channels import ChannelError, Outbound, Receipt, SmsChannel, VoiceChannel
 from alerts.escalation_events import DeliveryEventsMixin
-from alerts.escalation_people import alert_context, recipients
+from alerts.escalation_people import (
+    alert_context,
+    notified_family,
+    reached,
+    recipients,
+)
 from alerts.escalation_texts import AlertContext, message_text, summary_text
 from alerts.events import AlertBus
-from alerts.policy import Policy, stopped, stopped_by
+from alerts.policy import ALL_CLEAR, Policy, halted, stopped_by
 from eldercare.clock import Clock
 from eldercare.domain import Alert, AlertStatus, TimelineEntry
 from eldercare.metrics import Metrics
@@ -84,6 +97,7 @@ class EscalationEngine(DeliveryEventsMixin):
         lease_s: float = 60.0,
         batch_size: int = 50,
         priority: Priority | None = None,
+        reply_instructions: bool = True,
     ) -> None:
         self.priority = priority or Priority()
         """Runs are urgent work: the gateway's vitals batches wait for them."""
@@ -101,6 +115,9 @@ class EscalationEngine(DeliveryEventsMixin):
         self.worker_id = worker_id or f"{socket.gethostname()}:{secrets.token_hex(4)}"
         self.lease_s = lease_s
         self.batch_size = batch_size
+        self.reply_instructions = reply_instructions
+        """Family texts say how to answer (reply 1 / 收到); off for a provider
+        that carries no replies back."""
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
 
@@ -138,6 +155,8 @@ class EscalationEngine(DeliveryEventsMixin):
         if unless == ():
             return 0
         cancelled = await self.store.cancel_steps(alert.id, unless, self.clock.now())
+        if alert.status is AlertStatus.RESOLVED:
+            await self._schedule_all_clear(alert)
         if cancelled:
             log.info(
                 "alert %s %s: %s escalation step(s) stopped",
@@ -147,6 +166,24 @@ class EscalationEngine(DeliveryEventsMixin):
                 extra={"alert_id": alert.id, "status": alert.status.value},
             )
         return cancelled
+
+    async def _schedule_all_clear(self, alert: Alert) -> None:
+        """The closing SMS as a step row (unique per alert: written once, sent once)."""
+        if not (self.policy.all_clear and self.policy.reaches_family(alert.severity)):
+            return
+        now = self.clock.now()
+        step = EscalationStep(
+            alert_id=alert.id,
+            name=ALL_CLEAR,
+            round=0,
+            due_at=now,
+            action=ALL_CLEAR,
+            target="notified",
+            unless="none",
+            message=ALL_CLEAR,
+        )
+        if await self.store.add_steps([step]):
+            self.wake()
 
     async def reconcile(self, limit: int = 100) -> int:
         """Schedule alerts that have no ladder (raised while scheduling failed)."""
@@ -223,19 +260,28 @@ class EscalationEngine(DeliveryEventsMixin):
     async def _run_step(self, step: EscalationStep, now: datetime) -> None:
         assert step.id is not None
         alert = await self.store.get_alert(step.alert_id)
-        if stopped(step.unless, alert.status):
+        if halted(step.action, step.unless, alert.status):
             await self.store.finish_step(step.id, "skipped", self.clock.now())
             self.metrics.inc("eldercare_escalation_steps_total", step=step.name, result="skipped")
             return
         if step.action == "breach":
             await self._breach(alert, step)
-        # Three independent reads at once: the first SMS of an alert waits on the
-        # round trips before it, each of them a turn of a busy event loop.
-        ctx, people, stops = await asyncio.gather(
-            alert_context(self.store, alert, self.default_timezone, self.care_centre_phone),
+        # Independent reads at once: the first SMS of an alert waits on the round
+        # trips before it, each of them a turn of a busy event loop.
+        ctx, people, stops, earlier = await asyncio.gather(
+            alert_context(
+                self.store,
+                alert,
+                self.default_timezone,
+                self.care_centre_phone,
+                reply_hint=self.reply_instructions,
+            ),
             recipients(self.store, alert, step.target, self.policy.supervisor_language),
             self.store.list_escalation_stops(alert.id),
+            self.store.list_sends(alert.id),
         )
+        if step.target == "notified":
+            people = notified_family(earlier)
         channel = "voice" if step.action == "voice" else "sms"
         planned = [
             EscalationSend(
@@ -247,20 +293,36 @@ class EscalationEngine(DeliveryEventsMixin):
                 recipient_kind=r.kind,
                 to_phone=r.phone,
                 language=r.language,
-                body=message_text(ctx, step.message, r.kind, channel, r.language),
+                body=message_text(
+                    ctx, step.message, r.kind, channel, r.language, r.phone, step.due_at
+                ),
                 contact_id=r.contact_id,
             )
             for r in people
         ]
         sends = await self.store.plan_sends(planned, self.clock.now())
-        results = [await self._deliver(ctx, step, send, stops) for send in sends]
+        # What each number already got (sms): a text it has is not sent to it again.
+        texts_had = {
+            (s.to_phone, s.body): s.key for s in earlier if s.channel == "sms" and reached(s)
+        }
+        results: list[str] = []
+        skipped: list[dict[str, Any]] = []
+        for send in sends:
+            had = texts_had.get((send.to_phone, send.body)) if send.channel == "sms" else None
+            if had is not None and had != send.key:
+                results.append(await self._skip_repeat(send, had, skipped))
+                continue
+            result = await self._deliver(ctx, step, send, stops, skipped)
+            results.append(result)
+            if send.channel == "sms" and result in ("sent", "unknown"):
+                texts_had.setdefault((send.to_phone, send.body), send.key)
         if step.repeat_every_s:
             await self.store.add_steps([self._next_round(step, now)])
         await self.store.add_timeline(
             TimelineEntry(
                 alert.id,
                 self.clock.now(),
-                "escalated",
+                ALL_CLEAR if step.action == ALL_CLEAR else "escalated",
                 None,
                 {
                     "step": step.name,
@@ -269,13 +331,27 @@ class EscalationEngine(DeliveryEventsMixin):
                     "action": step.action,
                     "target": step.target,
                     "results": results,
+                    **({"skipped": skipped} if skipped else {}),
                     **({} if people or step.target == "none" else {"result": "no recipient"}),
                 },
             )
         )
         await self.store.finish_step(step.id, "done", self.clock.now())
         self.metrics.inc("eldercare_escalation_steps_total", step=step.name, result="done")
-        self.bus.publish("escalated", alert)
+        if step.action != ALL_CLEAR:  # screens re-alarm on escalated; a closed alert must not
+            self.bus.publish("escalated", alert)
+
+    async def _skip_repeat(
+        self, send: EscalationSend, had: str, skipped: list[dict[str, Any]]
+    ) -> str:
+        """The number already got this very text for this alert: do not send it again."""
+        if send.state == "planned":
+            await self.store.finish_send(
+                send.key, "skipped", self.clock.now(), error=f"same text as {had}"
+            )
+        skipped.append(_skip(send, "same_text", f"this number already got this text ({had})"))
+        self.metrics.inc("eldercare_notifications_total", channel=send.channel, status="repeat")
+        return "skipped"
 
     def _next_round(self, step: EscalationStep, now: datetime) -> EscalationStep:
         assert step.repeat_every_s is not None
@@ -322,7 +398,12 @@ class EscalationEngine(DeliveryEventsMixin):
 
     # --- one message ----------------------------------------------------------------
     async def _deliver(
-        self, ctx: AlertContext, step: EscalationStep, send: EscalationSend, stops: set[str]
+        self,
+        ctx: AlertContext,
+        step: EscalationStep,
+        send: EscalationSend,
+        stops: set[str],
+        skipped: list[dict[str, Any]],
     ) -> str:
         """Send one planned message (at most once per key); return what happened."""
         if send.state == "sending" and step.attempts > 1:
@@ -340,16 +421,20 @@ class EscalationEngine(DeliveryEventsMixin):
             return "unknown"
         if send.state != "planned":
             return send.state
-        if send.recipient in stops:
+        all_clear = step.action == ALL_CLEAR
+        if send.recipient in stops and not all_clear:  # the all-clear goes to them too
             await self.store.finish_send(send.key, "skipped", self.clock.now(), error="replied")
+            skipped.append(_skip(send, "replied", "the contact replied that they are handling it"))
             return "skipped"
         current = await self.store.get_alert(ctx.alert.id)
-        if stopped(step.unless, current.status):  # staff acted while the step ran
+        if halted(step.action, step.unless, current.status):  # staff acted while the step ran
             await self.store.finish_send(
                 send.key, "skipped", self.clock.now(), error=current.status.value
             )
+            skipped.append(_skip(send, "status", f"the alert is {current.status.value}"))
             return "skipped"
-        quota = self.sms_quota_per_hour if send.channel == "sms" else None
+        # The all-clear is one per alert that reached the person: outside the quota.
+        quota = self.sms_quota_per_hour if send.channel == "sms" and not all_clear else None
         decision = await self.store.begin_send(send.key, self.clock.now(), quota)
         if decision == "skip":
             return "skipped"
@@ -469,3 +554,15 @@ class EscalationEngine(DeliveryEventsMixin):
             ]
         )
         self.wake()
+
+
+def _skip(send: EscalationSend, reason: str, why: str) -> dict[str, Any]:
+    """One skipped message as the step's timeline entry lists it."""
+    return {
+        "recipient": send.to_phone,
+        "recipient_kind": send.recipient_kind,
+        "contact_id": send.contact_id,
+        "key": send.key,
+        "reason": reason,
+        "why": why,
+    }

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+from alerts.escalation_people import FAILED_STATUSES
 from alerts.escalation_texts import is_handling_reply
 from alerts.events import AlertBus
 from eldercare.domain import Alert, AlertStatus, TimelineEntry
@@ -16,8 +17,6 @@ from eldercare.store.base import AlertFilter, EscalationStep, Store
 
 log = logging.getLogger("eldercare.alerts.escalation")
 
-FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
-"""Provider statuses after which a single-contact step moves on to the next contact."""
 OPEN = [s for s in AlertStatus if s is not AlertStatus.RESOLVED]
 
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from alerts.escalation_texts import AlertContext
+from alerts.sms_names import safe_name
 from eldercare.domain import Alert, Contact, Role
-from eldercare.store.base import NotFound, Store
+from eldercare.store.base import EscalationSend, NotFound, Store
+
+FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
+"""Provider statuses of a message or call that did not reach the person."""
+REACHED_STATES = frozenset({"sending", "sent", "unknown"})
+"""Send states where the provider was (or may have been) given the message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,23 +30,46 @@ class Recipient:
 
 
 async def alert_context(
-    store: Store, alert: Alert, default_timezone: str, centre_phone: str
+    store: Store,
+    alert: Alert,
+    default_timezone: str,
+    centre_phone: str,
+    *,
+    reply_hint: bool = True,
 ) -> AlertContext:
-    """The resident's name (or the home's), and the home's time zone."""
+    """The resident's name (or the home's), made safe for an SMS, and the home's
+    time zone."""
     who, tz_name = alert.home_id, default_timezone
     try:
         home = await store.get_home(alert.home_id)
-        who, tz_name = home.name, home.timezone
+        who, tz_name = safe_name(home.name) or who, home.timezone
     except NotFound:
         pass
     if alert.resident_id:
         with contextlib.suppress(NotFound):
-            who = (await store.get_resident(alert.resident_id)).name
+            who = safe_name((await store.get_resident(alert.resident_id)).name) or who
     try:
         tz = ZoneInfo(tz_name)
     except (KeyError, ValueError):
         tz = ZoneInfo(default_timezone)
-    return AlertContext(alert, who, tz, centre_phone)
+    return AlertContext(alert, who, tz, centre_phone, reply_hint)
+
+
+def reached(send: EscalationSend) -> bool:
+    """The message (or call) went, or may have gone, to the person and did not fail."""
+    return send.state in REACHED_STATES and send.status not in FAILED_STATUSES
+
+
+def notified_family(sends: Sequence[EscalationSend]) -> list[Recipient]:
+    """Family contacts an alert's messages reached (for the all-clear), one per
+    contact, with the phone and language of the latest message; in order of first
+    contact."""
+    people: dict[str, Recipient] = {}
+    for s in sends:
+        if s.recipient_kind != "family" or ".all_clear." in s.key or not reached(s):
+            continue
+        people[s.recipient] = Recipient(s.recipient, "family", s.to_phone, s.language, s.contact_id)
+    return list(people.values())
 
 
 async def recipients(

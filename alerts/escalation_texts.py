@@ -2,18 +2,21 @@
 
 The wordings live in ``alerts/messages.py`` (one place for every text a person
 receives); this module only picks the right one. Families only ever get the
-alert text (or its voice form) and the window-breached text: nothing about
-staff internals reaches them.
+alert text (or its voice form), the window-breached text and the all-clear:
+nothing about staff internals reaches them. Each text is made when its step
+runs, from the alert as it is then, so it says what is true at that moment
+(Issue 18 item 2).
 """
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from alerts import messages
-from eldercare.domain import Alert
+from eldercare.domain import Alert, Outcome
 
 HANDLING_REPLIES = frozenset({"1", "ok", "收到"})
 """CONTRACT.md §4: a family reply meaning "I have seen it, I am handling it"."""
@@ -27,22 +30,55 @@ class AlertContext:
     who: str
     tz: ZoneInfo
     centre_phone: str
+    reply_hint: bool = True
+    """Family texts say how to answer (reply 1); False where the provider carries
+    no replies back."""
 
 
 def message_text(
-    ctx: AlertContext, message: str, recipient_kind: str, channel: str, language: str
+    ctx: AlertContext,
+    message: str,
+    recipient_kind: str,
+    channel: str,
+    language: str,
+    to_phone: str | None = None,
+    as_of: datetime | None = None,
 ) -> str:
+    """The text of one message of a step (``to_phone``: who hears a voice call;
+    ``as_of``: when the step is due, so a repeated breach says how late it is now)."""
     a = ctx.alert
+    reply = recipient_kind == "family" and ctx.reply_hint
+    if message == "all_clear":
+        outcome = a.outcome or Outcome.HANDLED
+        return messages.all_clear_text(
+            language, ctx.who, a.kind, a.raised_at, ctx.tz, outcome, ctx.centre_phone
+        )
     if message == "window_breached":
         return messages.window_breached_text(
-            language, ctx.who, a.kind, a.response_deadline, ctx.tz, ctx.centre_phone
+            language,
+            ctx.who,
+            a.kind,
+            max(a.response_deadline, as_of or a.response_deadline),
+            ctx.tz,
+            ctx.centre_phone,
+            a.status,
+            reply=reply,
         )
     if recipient_kind == "family":
         if channel == "voice":
             return messages.voice_text(
-                language, ctx.who, a.kind, a.raised_at, ctx.tz, ctx.centre_phone
+                language,
+                ctx.who,
+                a.kind,
+                a.raised_at,
+                ctx.tz,
+                ctx.centre_phone,
+                a.status,
+                listener=to_phone,
             )
-        return messages.alert_text(language, ctx.who, a.kind, a.raised_at, ctx.tz, ctx.centre_phone)
+        return messages.alert_text(
+            language, ctx.who, a.kind, a.raised_at, ctx.tz, ctx.centre_phone, a.status, reply=reply
+        )
     if message == "window_warning":
         return messages.window_warning_text(
             language, ctx.who, a.kind, a.response_deadline, ctx.tz, a.id

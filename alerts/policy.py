@@ -59,9 +59,32 @@ class Policy:
     ladders: dict[Severity, tuple[StepSpec, ...]]
     supervisor_language: str = "zh-CN"
     source: str = "default"
+    all_clear: bool = True
+    """After ``resolve``, one closing SMS to every family contact the alert reached."""
 
     def steps(self, severity: Severity) -> tuple[StepSpec, ...]:
         return self.ladders.get(severity, ())
+
+    def reaches_family(self, severity: Severity) -> bool:
+        """Whether this severity's ladder can message a family contact at all."""
+        return any(
+            s.action in ("sms", "voice", "breach") and s.to in FAMILY_TARGETS
+            for s in self.steps(severity)
+        )
+
+
+ALL_CLEAR = "all_clear"
+"""The engine's own step after resolution (name, action and message): not in a
+policy's ladders, switched off with ``all_clear = false`` at the top of the file."""
+FAMILY_TARGETS = ("family_first", "family_all", "everyone")
+
+
+def halted(action: str, unless: str, status: AlertStatus) -> bool:
+    """True when a step must not run for an alert in ``status``: the all-clear runs
+    only once the alert is resolved, every other step stops then."""
+    if action == ALL_CLEAR:
+        return status is not AlertStatus.RESOLVED
+    return stopped(unless, status)
 
 
 def stopped(unless: str, status: AlertStatus) -> bool:
@@ -105,13 +128,16 @@ def load_policy(path: str | Path | None = None) -> Policy:
 
 
 def parse_policy(data: dict[str, Any], where: str = "inline") -> Policy:
-    known = {s.value for s in Severity} | {"supervisor_language"}
+    known = {s.value for s in Severity} | {"supervisor_language", "all_clear"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise PolicyError(where, f"unknown table(s) {', '.join(unknown)}")
     lang = data.get("supervisor_language", "zh-CN")
     if lang not in LANGUAGES:
         raise PolicyError(where, f"supervisor_language must be one of {', '.join(LANGUAGES)}")
+    all_clear = data.get("all_clear", True)
+    if not isinstance(all_clear, bool):
+        raise PolicyError(where, "all_clear must be true or false")
     ladders: dict[Severity, tuple[StepSpec, ...]] = {}
     for severity in Severity:
         table = data.get(severity.value, {})
@@ -126,7 +152,7 @@ def parse_policy(data: dict[str, Any], where: str = "inline") -> Policy:
         if dupes:
             raise PolicyError(where, f"{severity.value}: step names repeat: {', '.join(dupes)}")
         ladders[severity] = steps
-    return Policy(ladders, lang, where)
+    return Policy(ladders, lang, where, all_clear)
 
 
 _FIELDS = {"name", "after", "from", "action", "to", "unless", "message", "repeat_every"}

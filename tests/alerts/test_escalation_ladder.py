@@ -24,8 +24,7 @@ from tests.alerts.escalation_fixtures import (
 
 CRITICAL_LADDER = [
     (0, "sms", DAUGHTER),  # contact #1 at once
-    (60, "sms", DAUGHTER),  # +60 s: all family contacts
-    (60, "sms", SON),
+    (60, "sms", SON),  # +60 s: all family contacts (not the daughter: she has this text)
     (180, "voice", DAUGHTER),  # +3 min: voice call to contact #1 …
     (180, "sms", SUPERVISOR),  # … and the supervisor
     (420, "sms", SUPERVISOR),  # +7 min: window about to be missed
@@ -128,7 +127,9 @@ async def test_resolution_stops_everything(world: World) -> None:
     await world.until(30)
     await world.alerts.resolve(alert.id, "op", Outcome.FALSE_ALARM)
     await world.until(40 * 60, step=60)
-    assert world.channel.log() == sorted([(0, "sms", DAUGHTER)])
+    # the ladder stops; the one contact who was told gets the all-clear, the son nothing
+    assert world.channel.log() == sorted([(0, "sms", DAUGHTER), (30, "sms", DAUGHTER)])
+    assert "误报" in world.channel.sent[1].body
 
 
 async def test_a_family_reply_stops_repeats_to_that_person_only(world: World) -> None:
@@ -213,6 +214,9 @@ async def test_past_the_hourly_quota_one_summary_then_silence(store: Store) -> N
     assert suppressed == [alerts[3].id]  # the care centre still sees it
     for alert in alerts:
         await world.alerts.resolve(alert.id, "op", Outcome.HANDLED)
+    await world.engine.run_due()  # the all-clears: outside the quota, one per alert she got
+    closing = [s.body for s in world.channel.sent[3:]]
+    assert len(closing) == 3 and all("已处理完毕" in body for body in closing)
     world.clock.set(T0 + timedelta(hours=1, minutes=1))  # the hour has rolled on
     await world.raise_(AlertKind.GAS_LEAK, key="later")
     await world.engine.run_due()
