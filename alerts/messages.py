@@ -289,10 +289,12 @@ def supervisor_text(
     def build(who: str) -> list[str]:
         if lang == EN:
             state = "nobody on site yet" if not_on_site else "not acknowledged yet"
+            brief = "no one there" if not_on_site else "not acked"
             return [
                 f"Eldercare supervisor: alert #{alert_id} for {who} ({what}, {when}) is "
                 f"{state}. Please follow up.",
                 f"Alert #{alert_id} {who}: {what} {when}, {state}",
+                f"#{alert_id} {who}: {what} {when}, {brief}",
             ]
         state = "仍无人到场" if not_on_site else "尚未确认"
         return [
@@ -367,6 +369,7 @@ def window_breached_text(
                         state_short,
                         f"Care centre: {centre_phone}",
                     ),
+                    _en(f"Nobody reached {who} by {by}", state_short, f"Call {centre_phone}"),
                     _en(f"Nobody reached {who} by {by}", f"Call {centre_phone}"),
                 ]
             )
