@@ -25,7 +25,9 @@ already got for the same alert (the one contact of a home, at +60 s, again):
 that message is skipped, and the step's ``escalated`` timeline entry lists it
 under ``skipped`` with the reason. After resolution the engine adds one more
 step, ``all_clear`` (a row like the others, so it is sent once across restarts
-and instances): the outcome to every family contact the alert reached.
+and instances): the outcome to every family contact the alert reached. Should
+the process die between the resolve and that row, the alert's next step that
+comes due finds it resolved and adds the row then.
 
 The guarantee: a key reaches the provider at most once. A send still
 ``planned`` after a crash was never given to the provider and is sent on
@@ -263,6 +265,10 @@ class EscalationEngine(DeliveryEventsMixin):
         if halted(step.action, step.unless, alert.status):
             await self.store.finish_step(step.id, "skipped", self.clock.now())
             self.metrics.inc("eldercare_escalation_steps_total", step=step.name, result="skipped")
+            if alert.status is AlertStatus.RESOLVED and step.action != ALL_CLEAR:
+                # A resolve whose process died before it wrote the all-clear's row
+                # (or left this step uncancelled): the next step that comes due adds it.
+                await self._schedule_all_clear(alert)
             return
         if step.action == "breach":
             await self._breach(alert, step)

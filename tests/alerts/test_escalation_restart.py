@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from eldercare.clock import ManualClock
-from eldercare.domain import AlertKind
-from eldercare.store import open_store
+from eldercare.domain import AlertKind, AlertStatus, Outcome
+from eldercare.store import StatusUpdate, open_store
 from tests.alerts.escalation_fixtures import (
     DAUGHTER,
     NEIGHBOUR,
@@ -116,3 +116,57 @@ async def test_two_schedulers_on_one_database_send_each_step_once(pg_url: str) -
     finally:
         await one.close()
         await two.close()
+
+
+async def test_the_all_clear_goes_once_across_a_restart_and_two_instances(store_url: str) -> None:
+    clock = ManualClock(T0)
+    first = await open_store(store_url)
+    await first.migrate()
+    await provision(first)
+    before = make_world(first, clock)
+    alert = await before.raise_()
+    await before.until(90)  # the daughter and the son have the alert
+    await before.alerts.resolve(alert.id, "op", Outcome.HANDLED)  # the all-clear's row ...
+    await first.close()  # ... and the process stops before it runs
+
+    second = await open_store(store_url)
+    try:
+        a, b = make_world(second, clock, worker="a"), make_world(second, clock, worker="b")
+        await asyncio.gather(a.engine.run_due(), b.engine.run_due())
+        await a.until(30 * 60, step=60)
+        closing = sorted(s.to for s in a.channel.sent + b.channel.sent)
+        assert closing == sorted([DAUGHTER, SON])
+        assert all("handled" in s.body or "已处理完毕" in s.body for s in a.channel.sent)
+    finally:
+        await second.close()
+
+
+async def test_a_resolve_that_died_before_its_all_clear_row_still_gets_one(
+    store_url: str,
+) -> None:
+    clock = ManualClock(T0)
+    store = await open_store(store_url)
+    try:
+        await store.migrate()
+        await provision(store)
+        world = make_world(store, clock)
+        alert = await world.raise_()
+        await world.until(30)
+        # resolved in the store, and the process died before the engine heard of it
+        await store.set_alert_status(
+            StatusUpdate(
+                alert.id,
+                AlertStatus.OPEN,
+                AlertStatus.RESOLVED,
+                clock.now(),
+                "op",
+                outcome=Outcome.FALSE_ALARM,
+            )
+        )
+        restarted = make_world(store, clock, worker="after")
+        await restarted.until(70)  # the +60 s step comes due, finds it resolved
+        assert [(s.to, "误报" in s.body) for s in restarted.channel.sent] == [(DAUGHTER, True)]
+        await restarted.until(30 * 60, step=60)
+        assert len(restarted.channel.sent) == 1
+    finally:
+        await store.close()
