@@ -308,14 +308,16 @@ class EscalationEngine(DeliveryEventsMixin):
         ]
         sends = await self.store.plan_sends(planned, self.clock.now())
         # What each number already got (sms): a text it has is not sent to it again.
-        texts_had = {
-            (s.to_phone, s.body): s.key for s in earlier if s.channel == "sms" and reached(s)
-        }
+        # (A send that went out as the quota's summary did not carry its own text.)
+        texts_had: dict[tuple[str, str], str] = {}
+        for s in earlier:
+            if s.channel == "sms" and s.quota == "normal" and reached(s):
+                texts_had.setdefault((s.to_phone, s.body), s.key)
         results: list[str] = []
         skipped: list[dict[str, Any]] = []
         for send in sends:
             had = texts_had.get((send.to_phone, send.body)) if send.channel == "sms" else None
-            if had is not None and had != send.key:
+            if had is not None and had != send.key and send.state == "planned":
                 results.append(await self._skip_repeat(send, had, skipped))
                 continue
             result = await self._deliver(ctx, step, send, stops, skipped)
@@ -351,10 +353,9 @@ class EscalationEngine(DeliveryEventsMixin):
         self, send: EscalationSend, had: str, skipped: list[dict[str, Any]]
     ) -> str:
         """The number already got this very text for this alert: do not send it again."""
-        if send.state == "planned":
-            await self.store.finish_send(
-                send.key, "skipped", self.clock.now(), error=f"same text as {had}"
-            )
+        await self.store.finish_send(
+            send.key, "skipped", self.clock.now(), error=f"same text as {had}"
+        )
         skipped.append(_skip(send, "same_text", f"this number already got this text ({had})"))
         self.metrics.inc("eldercare_notifications_total", channel=send.channel, status="repeat")
         return "skipped"
