@@ -292,8 +292,10 @@ async def test_the_reply_line_is_one_switch(family: Family) -> None:
 
 
 def _said(call: Recorded) -> tuple[str, str]:
+    """The language and text of the call's one <Say> (in the language's voice, twice)."""
     root = ET.fromstring(call.twiml)
     (say,) = root.findall("Say")
+    assert say.get("voice") == "alice" and say.get("loop") == "2"
     return say.get("language") or "", say.text or ""
 
 
