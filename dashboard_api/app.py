@@ -38,6 +38,7 @@ from dashboard_api import (
     routes_vitals,
 )
 from dashboard_api.context import AppContext
+from dashboard_api.middleware import BodyLimit, SecurityHeaders
 from eldercare.store.base import Conflict, NotFound, StoreUnavailable
 
 log = logging.getLogger("eldercare.api")
@@ -145,4 +146,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(IllegalTransition, _illegal_transition)
     app.add_exception_handler(StoreUnavailable, _unavailable)
+    # Outermost last: the headers go on the body limit's 401/413 too.
+    app.add_middleware(BodyLimit, max_body=ctx.settings.api_max_body)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -8,13 +8,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import urlsplit
-
-import uvicorn
 
 from alerts.channels import SmsChannel, VoiceChannel
 from alerts.escalation import EscalationEngine
@@ -25,6 +22,7 @@ from alerts.twilio_channels import build_channels, close_channels
 from dashboard_api.app import create_app
 from dashboard_api.context import AppContext
 from detectors.runtime import DetectorRuntime
+from eldercare.api_server import ApiServer, build_server
 from eldercare.clock import Clock, make_clock
 from eldercare.domain import DeviceKind, Role, User
 from eldercare.embedded_broker import EmbeddedBroker
@@ -49,14 +47,6 @@ FAST_LANE: dict[str, tuple[bytes, ...]] = {
 """The gateway's fast lane (GatewayConfig.fast_lane): the events that raise a
 critical alert from one message (a press, a fall, gas, a leak), not the
 heartbeats of the same devices (hundreds a minute with thousands of homes)."""
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: the service owns shutdown order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 async def ensure_admin(store: Store, username: str, password: str | None) -> str | None:
@@ -100,7 +90,7 @@ class Service:
         self._broker: EmbeddedBroker | None = None
         self._store: Store | None = None
         self._gateway: Gateway | None = None
-        self._server: _Server | None = None
+        self._server: ApiServer | None = None
         self.alerts: AlertService | None = None
         self._pipeline: Pipeline | None = None
 
@@ -198,16 +188,13 @@ class Service:
             on_registry_change=_both(registry.invalidate, self.detectors.invalidate),
             delivery=self.escalation,
         )
-        config = uvicorn.Config(
+        self._server = build_server(
             create_app(ctx),
             host=s.api_host,
             port=s.api_port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=3,
+            max_connections=s.api_max_connections,
+            read_timeout=s.api_read_timeout,
         )
-        self._server = _Server(config)
         return self
 
     async def readiness(self) -> dict[str, bool]:

@@ -15,8 +15,11 @@ import sys
 from collections.abc import Callable
 
 from eldercare.settings import Settings, SettingsError
+from eldercare.settings_help import settings_epilog, unfit_for_production
 
 log = logging.getLogger("eldercare.cli")
+
+CONFIG_HELP = "TOML settings file (same names as the settings, lower case; the environment wins)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Eldercare safety monitoring: devices over MQTT, detectors, escalating "
         "alerts, care-centre API.",
     )
-    parser.add_argument("--config", metavar="FILE", help="TOML settings file (env wins)")
+    parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -38,7 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--sos-every", type=float, default=180.0, help="seconds between SOS presses (default 180)"
     )
 
-    sub.add_parser("serve", help="run the service: gateway, detectors, alerts, API")
+    sub.add_parser(
+        "serve",
+        help="run the service: gateway, detectors, alerts, API",
+        description="Run the service: gateway, detectors, alerts, API. Warns once at start "
+        "about each default in force that is not fit for production.",
+        epilog=settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
     p = sub.add_parser("db", help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -94,7 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sim_cli.add_parser(sub)
+    _config_everywhere(parser)
     return parser
+
+
+def _config_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` before the command or after it, at any depth (the one given
+    last wins); SUPPRESS keeps a subcommand from resetting the value given before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                if not any("--config" in a.option_strings for a in child._actions):
+                    child.add_argument(
+                        "--config", metavar="FILE", default=argparse.SUPPRESS, help=CONFIG_HELP
+                    )
+                _config_everywhere(child)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             return _run_service(settings, demo=(args.homes, args.sos_every))
         if args.command == "serve":
+            for warning in unfit_for_production(settings):
+                log.warning("not fit for production: %s", warning)
             return _run_service(settings, demo=None)
         if args.command == "db":
             return asyncio.run(_migrate(settings))

@@ -24,6 +24,7 @@ import httpx
 from alerts.events import AlertBus
 from eldercare.app import Service
 from eldercare.domain import DeviceKind
+from eldercare.logs import clock_time
 from eldercare.passwords import hash_password
 from eldercare.settings import Settings
 from simulators.home import DemoHome, device_id
@@ -120,7 +121,7 @@ async def _print_alerts(bus: AlertBus, settings: Settings, out: TextIO) -> None:
             print(
                 f"[alert #{a.id}] {event.change:<12} {a.kind.value} ({a.severity.value}) "
                 f"home {a.home_id}, status {a.status.value}, count {a.count}, "
-                f"respond by {a.response_deadline.astimezone(settings.tz).strftime('%H:%M:%S')}",
+                f"respond by {clock_time(a.response_deadline.astimezone(settings.tz))}",
                 file=out,
                 flush=True,
             )

@@ -38,24 +38,46 @@ class SettingsError(ValueError):
 class Settings:
     # CONTRACT.md §5
     mqtt_url: str | None = None
+    """Broker, ``mqtt://user:pass@host:port`` or ``mqtts://…``; unset = the embedded broker."""
     database_url: str = "sqlite:///./eldercare.db"
+    """``postgresql://…`` (TimescaleDB) or ``sqlite:///path``."""
     twilio_account_sid: str | None = None
+    """Twilio account; unset (with the token and sender) = SMS printed to the console."""
     twilio_auth_token: str | None = None
+    """Twilio auth token; also checks the webhooks' signatures."""
     twilio_from: str | None = None
+    """The Twilio number SMS and calls come from."""
     twilio_base_url: str = "https://api.twilio.com"
+    """Twilio REST base URL (a local Twilio-compatible server in tests)."""
     public_url: str = "http://127.0.0.1:8000"
+    """Public base URL of the API, for Twilio's callbacks."""
     response_window: float = 600.0
+    """Seconds from raise to the response deadline."""
     timezone: str = "Asia/Shanghai"
+    """Default home time zone (IANA)."""
     clock: str = "wall"
+    """``wall``, or ``event`` (follows the newest event timestamp)."""
     api_host: str = "127.0.0.1"
+    """Address the API listens on."""
     api_port: int = 8000
+    """Port the API listens on."""
     embedded_mqtt_port: int = 1883
+    """Port of the embedded broker (when ``mqtt_url`` is unset)."""
     admin_user: str = "admin"
+    """Admin account created at start if missing."""
     admin_password: str | None = None
+    """Its password; unset = generated and printed once."""
     # Extensions (documented in the README)
+    api_max_body: int = 1024 * 1024
+    """Largest request body in bytes; a larger one is answered 413 before it is read."""
+    api_read_timeout: float = 10.0
+    """Seconds a client has to send a request's headers and body; then it is disconnected."""
+    api_max_connections: int = 1000
+    """Most open API connections; past it a new one closes the oldest idle one (or is refused)."""
     secret_key: str | None = None
     """Signs API tokens; unset = a random key per process (tokens end at restart)."""
     token_ttl: float = 12 * 3600.0
+    """API token lifetime, seconds."""
     mqtt_client_id: str = "eldercare-gateway"
     """Fixed, so the broker keeps the gateway's persistent session across restarts."""
     mqtt_protocol: str = "auto"
@@ -63,9 +85,11 @@ class Settings:
     batch_max: int = 1000
     """Most messages the gateway commits in one transaction."""
     care_centre_phone: str = "+8657100000000"
+    """The number families are told to call (the default is a placeholder)."""
     log_format: str = "auto"
     """``json``, ``text`` or ``auto`` (text on a terminal, JSON otherwise)."""
     log_level: str = "INFO"
+    """``DEBUG``, ``INFO`` or ``WARNING``."""
     escalation_policy: str | None = None
     """Path of an escalation policy TOML file; unset = alerts/policies/default.toml."""
     sms_quota_per_hour: int = 10
@@ -104,6 +128,12 @@ class Settings:
         return replace(self, **changes)
 
     def validate(self) -> None:
+        if self.api_max_body < 1:
+            raise SettingsError("ELDERCARE_API_MAX_BODY must be at least 1 byte")
+        if self.api_read_timeout <= 0:
+            raise SettingsError("ELDERCARE_API_READ_TIMEOUT must be a positive number of seconds")
+        if self.api_max_connections < 1:
+            raise SettingsError("ELDERCARE_API_MAX_CONNECTIONS must be at least 1")
         if self.clock not in ("wall", "event"):
             raise SettingsError(f"ELDERCARE_CLOCK must be 'wall' or 'event', not {self.clock!r}")
         try:
