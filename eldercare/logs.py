@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "flood_summary",
     "message",
     "asctime",
     "taskName",
@@ -63,7 +65,9 @@ def setup_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | None 
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
-    handler.addFilter(FloodFilter())
+    flood = FloodFilter()
+    handler.addFilter(flood)
+    _send_summaries(handler, flood)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -95,8 +99,10 @@ start takes each message template of that logger as its own kind."""
 
 
 class FloodFilter(logging.Filter):
-    """At most one line of each flood kind per ``interval`` seconds; the line that
-    goes out carries ``suppressed``: how many of its kind were held back before it."""
+    """At most one line of each flood kind per ``interval`` seconds. What was held
+    back is counted: the next line of its kind carries ``suppressed=N``, or, if
+    none comes, ``summaries()`` gives one line "N more like this …" once the
+    interval is over (``setup_logging`` sends those every interval)."""
 
     def __init__(
         self,
@@ -105,26 +111,56 @@ class FloodFilter(logging.Filter):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
+        self.interval = interval
         self._floods = tuple(floods)
-        self._interval = interval
         self._clock = clock
+        self._lock = threading.Lock()
         self._last: dict[tuple[str, str], float] = {}
-        self._held: dict[tuple[str, str], int] = {}
+        self._held: dict[tuple[str, str], tuple[int, logging.LogRecord]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "flood_summary", False):
+            return True
         kind = self._kind(record)
         if kind is None:
             return True
-        now = self._clock()
-        last = self._last.get(kind)
-        if last is not None and now - last < self._interval:
-            self._held[kind] = self._held.get(kind, 0) + 1
-            return False
-        self._last[kind] = now
-        held = self._held.pop(kind, 0)
-        if held:
-            record.suppressed = held
+        with self._lock:
+            now = self._clock()
+            last = self._last.get(kind)
+            if last is not None and now - last < self.interval:
+                count = self._held.get(kind, (0, record))[0]
+                self._held[kind] = (count + 1, record)
+                return False
+            self._last[kind] = now
+            held = self._held.pop(kind, None)
+        if held is not None:
+            record.suppressed = held[0]
         return True
+
+    def summaries(self) -> list[logging.LogRecord]:
+        """One line per flood kind whose held-back lines are due to be told."""
+        out = []
+        with self._lock:
+            now = self._clock()
+            for kind, (count, last) in list(self._held.items()):
+                if now - self._last[kind] < self.interval:
+                    continue
+                del self._held[kind]
+                self._last[kind] = now
+                summary = logging.makeLogRecord(
+                    {
+                        **_extras(last),
+                        "name": last.name,
+                        "levelno": last.levelno,
+                        "levelname": last.levelname,
+                        "msg": "%d more like this held back: %s",
+                        "args": (count, last.getMessage().splitlines()[0]),
+                        "suppressed": count,
+                        "flood_summary": True,
+                    }
+                )
+                out.append(summary)
+        return out
 
     def _kind(self, record: logging.LogRecord) -> tuple[str, str] | None:
         template = record.msg if isinstance(record.msg, str) else str(record.msg)
@@ -132,3 +168,30 @@ class FloodFilter(logging.Filter):
             if record.name == name and template.startswith(start):
                 return (name, start or template)
         return None
+
+
+class _SummarySender(threading.Thread):
+    """Sends the flood filter's summaries through its handler, every interval."""
+
+    def __init__(self) -> None:
+        super().__init__(name="log-flood-summaries", daemon=True)
+        self.target: tuple[logging.Handler, FloodFilter] | None = None
+
+    def run(self) -> None:
+        while True:
+            target = self.target
+            time.sleep(target[1].interval if target else 1.0)
+            if target is not None:
+                for record in target[1].summaries():
+                    target[0].handle(record)
+
+
+_sender: _SummarySender | None = None
+
+
+def _send_summaries(handler: logging.Handler, flood: FloodFilter) -> None:
+    global _sender
+    if _sender is None:
+        _sender = _SummarySender()
+        _sender.start()
+    _sender.target = (handler, flood)
