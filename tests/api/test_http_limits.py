@@ -59,6 +59,10 @@ def _send_body(
                         except (BrokenPipeError, ConnectionResetError):
                             closed = True
                     elif sent >= size and b"\r\n\r\n" not in response:
+                        if chunked:
+                            sock.setblocking(True)
+                            sock.sendall(b"0\r\n\r\n")  # the last chunk
+                            sock.setblocking(False)
                         sel.modify(sock, selectors.EVENT_READ)
                 if b"\r\n\r\n" in response and _complete(response):
                     break
