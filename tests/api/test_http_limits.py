@@ -51,7 +51,8 @@ def _send_body(
                             data = b""
                         response += data
                         closed = not data
-                    if events & selectors.EVENT_WRITE and sent < size and b"\r\n\r\n" not in response:
+                    answered = b"\r\n\r\n" in response
+                    if events & selectors.EVENT_WRITE and sent < size and not answered:
                         try:
                             sent += sock.send(frame)
                         except BlockingIOError:
