@@ -13,6 +13,8 @@ too, once slow clients hold the slots (Issue 20 item 3). Here:
   headers, or idle between requests), so a quick client (a probe, a screen) gets
   in while slow ones hold the rest; when every connection has a request under
   way, the new one is closed at once;
+- no WebSocket upgrades (the API has none): an upgraded connection would leave
+  the guard's count;
 - the cap stays below the process's open-file limit (raised to its hard limit
   at start): ``FILE_RESERVE`` handles are kept for the store, the broker and the
   listening socket, and the accept backlog is ``ACCEPT_BACKLOG``, so a burst of
@@ -223,6 +225,7 @@ def build_server(
         host=host,
         port=port,
         http=protocol_for(guard),
+        ws="none",  # the API has no WebSocket route; an upgrade would leave the guard
         log_config=None,
         access_log=False,
         lifespan="on",

@@ -92,6 +92,8 @@ FLOODS: Sequence[tuple[str, str]] = (
     ("asyncio", "socket.accept() out of system resource"),
     ("uvicorn.error", "Invalid HTTP request received."),
     ("uvicorn.error", "Exceeded concurrency limit."),
+    ("uvicorn.error", "Unsupported upgrade request."),
+    ("uvicorn.error", "No supported WebSocket library detected."),
     ("eldercare.api.connections", ""),
 )
 """(logger, start of the message) of the lines that come in floods; an empty

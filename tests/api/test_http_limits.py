@@ -209,3 +209,16 @@ def test_a_slow_client_is_closed_after_the_read_timeout(tmp_path: Path) -> None:
         with httpx.Client(base_url=server.api, timeout=5) as client:
             assert client.get("/healthz").status_code == 200
             assert client.get("/healthz").status_code == 200
+
+
+def test_upgrade_requests_do_not_use_up_the_connections(tmp_path: Path) -> None:
+    with serve(tmp_path, {"ELDERCARE_API_MAX_CONNECTIONS": "20"}) as server:
+        for _ in range(40):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                sock.sendall(
+                    b"GET /api/v1/alerts/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+                )
+                assert sock.recv(100).startswith(b"HTTP/1.1 ")
+        assert httpx.get(f"{server.api}/healthz", timeout=5).status_code == 200
