@@ -38,7 +38,7 @@ from dashboard_api import (
     routes_vitals,
 )
 from dashboard_api.context import AppContext
-from dashboard_api.middleware import BodyLimit, SecurityHeaders
+from dashboard_api.middleware import DOCS_PATHS, BodyLimit, SecurityHeaders
 from eldercare.store.base import Conflict, NotFound, StoreUnavailable
 
 log = logging.getLogger("eldercare.api")
@@ -148,5 +148,6 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.add_exception_handler(StoreUnavailable, _unavailable)
     # Outermost last: the headers go on the body limit's 401/413 too.
     app.add_middleware(BodyLimit, max_body=ctx.settings.api_max_body)
-    app.add_middleware(SecurityHeaders)
+    docs = {app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    app.add_middleware(SecurityHeaders, docs_paths=DOCS_PATHS | {p for p in docs if p})
     return app
