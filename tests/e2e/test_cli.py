@@ -57,12 +57,12 @@ def test_config_is_taken_after_the_subcommand_too(tmp_path: Path) -> None:
 
     added = _eldercare(
         "users", "add", "nurse", "--password-stdin", f"--config={cfg}",
-        cwd=tmp_path, stdin="a-long-password-9\n",
+        cwd=tmp_path, stdin="Kettle-Harbour-4471\n",
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     again = _eldercare(
         "--config", str(cfg), "users", "add", "nurse", "--password-stdin",
-        cwd=tmp_path, stdin="a-long-password-9\n",
+        cwd=tmp_path, stdin="Kettle-Harbour-4471\n",
     )  # fmt: skip
     assert again.returncode == 1
     assert "exists already" in again.stderr  # the same database, by either spelling
