@@ -230,6 +230,13 @@ class DeadLetter:
     detail: str
     """A sentence for people: what exactly was wrong."""
     received_at: datetime
+    payload_length: int = -1
+    """Bytes of the payload as it arrived (``payload`` may be a bounded prefix of
+    it); left out, the length of ``payload``."""
+
+    def __post_init__(self) -> None:
+        if self.payload_length < 0:
+            object.__setattr__(self, "payload_length", len(self.payload))
 
 
 # --- alerts ---------------------------------------------------------------------

@@ -442,11 +442,19 @@ class PostgresBase:
         async with (
             self._tx() as conn,
             conn.cursor().copy(
-                "COPY dead_letters (received_at, topic, payload, reason, detail) FROM STDIN"
+                "COPY dead_letters (received_at, topic, payload, reason, detail, payload_length)"
+                " FROM STDIN"
             ) as copy,
         ):
             for d in letters:
-                row = (require_aware(d.received_at), d.topic, d.payload, d.reason, d.detail)
+                row = (
+                    require_aware(d.received_at),
+                    d.topic,
+                    d.payload,
+                    d.reason,
+                    d.detail,
+                    d.payload_length,
+                )
                 await copy.write_row(row)
 
     async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
@@ -457,7 +465,14 @@ class PostgresBase:
                 (max(limit, 0),),
             )
         return [
-            DeadLetter(r["topic"], bytes(r["payload"]), r["reason"], r["detail"], r["received_at"])
+            DeadLetter(
+                r["topic"],
+                bytes(r["payload"]),
+                r["reason"],
+                r["detail"],
+                r["received_at"],
+                r["payload_length"],
+            )
             for r in rows
         ]
 

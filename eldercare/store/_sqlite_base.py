@@ -343,9 +343,12 @@ class SQLiteBase:
     def _insert_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         with self._tx() as conn:
             conn.executemany(
-                "INSERT INTO dead_letters (received_at, topic, payload, reason, detail)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [(_ts(d.received_at), d.topic, d.payload, d.reason, d.detail) for d in letters],
+                "INSERT INTO dead_letters (received_at, topic, payload, reason, detail,"
+                " payload_length) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (_ts(d.received_at), d.topic, d.payload, d.reason, d.detail, d.payload_length)
+                    for d in letters
+                ],
             )
 
     async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
@@ -353,7 +356,12 @@ class SQLiteBase:
         rows = await self._run(lambda: self._conn.execute(sql, (max(limit, 0),)).fetchall())
         return [
             DeadLetter(
-                r["topic"], bytes(r["payload"]), r["reason"], r["detail"], _dt(r["received_at"])
+                r["topic"],
+                bytes(r["payload"]),
+                r["reason"],
+                r["detail"],
+                _dt(r["received_at"]),
+                r["payload_length"],
             )
             for r in rows
         ]

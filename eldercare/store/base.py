@@ -217,6 +217,19 @@ class DetectorStateRow:
     state: dict[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class MqttCredential:
+    """A broker account made by ``eldercare broker-config`` (only its hash is kept)."""
+
+    username: str
+    """The device id for a device; the gateway's own account otherwise."""
+    role: str
+    """``device`` or ``gateway``."""
+    password_hash: str
+    """Mosquitto's password-file form: ``$7$iterations$salt$hash`` (PBKDF2-SHA512)."""
+    created_at: datetime
+
+
 class Store(Protocol):
     # --- life cycle ---------------------------------------------------------------
     async def migrate(self) -> list[str]:
@@ -285,6 +298,17 @@ class Store(Protocol):
     async def insert_dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
     async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Newest first."""
+        ...
+
+    # --- broker accounts (eldercare broker-config) ----------------------------------
+    async def list_mqtt_credentials(self) -> list[MqttCredential]:
+        """Ordered by username."""
+        ...
+
+    async def save_mqtt_credentials(
+        self, save: Sequence[MqttCredential], delete: Sequence[str] = ()
+    ) -> None:
+        """Insert or replace ``save`` and delete the usernames ``delete``, at once."""
         ...
 
     async def update_liveness(self, updates: Sequence[LivenessUpdate]) -> None: ...

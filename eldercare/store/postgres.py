@@ -36,6 +36,7 @@ from eldercare.store._common import (
     require_aware,
     status_details,
 )
+from eldercare.store._mqtt_credentials import PostgresMqttCredentials
 from eldercare.store._postgres_api import PostgresApi
 from eldercare.store._postgres_base import (
     ALERT_COLS,
@@ -71,7 +72,9 @@ from eldercare.store.base import (
 )
 
 
-class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, PostgresBase):
+class PostgresStore(
+    PostgresApi, PostgresEscalation, PostgresDetectors, PostgresMqttCredentials, PostgresBase
+):
     """The production store; create it with ``await PostgresStore.open(url)``."""
 
     # --- homes ----------------------------------------------------------------------

@@ -33,6 +33,7 @@ from eldercare.store._common import (
     status_details,
     worse,
 )
+from eldercare.store._mqtt_credentials import SQLiteMqttCredentials
 from eldercare.store._sqlite_api import SQLiteApi
 from eldercare.store._sqlite_base import (
     ALERT_COLS,
@@ -57,7 +58,7 @@ from eldercare.store.base import (
 )
 
 
-class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteBase):
+class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteMqttCredentials, SQLiteBase):
     """The embedded store; create it with ``await SQLiteStore.open(path)``."""
 
     # --- homes ----------------------------------------------------------------------

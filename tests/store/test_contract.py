@@ -29,6 +29,7 @@ from eldercare.store import (
     AlertFilter,
     Conflict,
     LivenessUpdate,
+    MqttCredential,
     NotFound,
     StatusUpdate,
     Store,
@@ -350,6 +351,25 @@ async def test_dead_letters_keep_bytes_and_reason(store: Store) -> None:
     assert got == list(reversed(letters))
     assert isinstance(got[1].payload, bytes)
     assert await store.list_dead_letters(limit=1) == [letters[1]]
+
+
+async def test_dead_letters_keep_the_length_of_a_truncated_payload(store: Store) -> None:
+    letter = DeadLetter(
+        "eldercare/v1/h1/x/event", b"x" * 4096, "too_large", "8 MiB", T0, payload_length=8 << 20
+    )
+    await store.insert_dead_letters([letter])
+    (got,) = await store.list_dead_letters()
+    assert got.payload_length == 8 << 20 and len(got.payload) == 4096
+
+
+async def test_mqtt_credentials_are_saved_replaced_and_deleted(store: Store) -> None:
+    a = MqttCredential("h1-bed", "device", "$7$101$c2FsdA==$aGFzaA==", T0)
+    gw = MqttCredential("eldercare-gateway", "gateway", "$7$101$eA==$eQ==", T0)
+    await store.save_mqtt_credentials([a, gw])
+    assert await store.list_mqtt_credentials() == [gw, a]
+    rotated = replace(a, password_hash="$7$101$bmV3$bmV3", created_at=T0 + timedelta(1))
+    await store.save_mqtt_credentials([rotated], delete=["eldercare-gateway"])
+    assert await store.list_mqtt_credentials() == [rotated]
 
 
 async def test_liveness_updates_leave_none_fields(store: Store) -> None:
