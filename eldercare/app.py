@@ -169,6 +169,9 @@ class Service:
                 batch_max=s.batch_max,
                 # With the event clock, time is the data's order: one lane.
                 fast_lane=FAST_LANE if s.clock == "wall" else {},
+                device_rate=s.device_rate,
+                device_burst=s.device_burst,
+                dead_letter_max_payload=s.dead_letter_max_payload,
             ),
             store=self._store,
             registry=registry,

@@ -96,6 +96,12 @@ class Settings:
     """SMS per phone per hour; past it one summary SMS, then none until the hour rolls on."""
     twilio_messaging_service_sid: str | None = None
     """SMS through this Twilio Messaging Service (``MG…``) instead of ``From``."""
+    device_rate: float = 10.0
+    """Messages/s one device may send on average (gateway/ratelimit.py); 0 = no limit."""
+    device_burst: float = 1000.0
+    """Messages one device may send at once before ``device_rate`` applies."""
+    dead_letter_max_payload: int = 4096
+    """Bytes of a refused payload kept in its dead letter (its length is kept too)."""
 
     @classmethod
     def load(
@@ -160,6 +166,13 @@ class Settings:
             raise SettingsError("ELDERCARE_BATCH_MAX must be at least 1")
         if self.sms_quota_per_hour < 1:
             raise SettingsError("ELDERCARE_SMS_QUOTA_PER_HOUR must be at least 1")
+        if self.device_rate < 0 or (self.device_rate > 0 and self.device_burst < 1):
+            raise SettingsError(
+                "ELDERCARE_DEVICE_RATE must be 0 (no limit) or positive, with"
+                " ELDERCARE_DEVICE_BURST at least 1"
+            )
+        if self.dead_letter_max_payload < 0:
+            raise SettingsError("ELDERCARE_DEAD_LETTER_MAX_PAYLOAD must not be negative")
 
     def broker(self) -> BrokerAddress:
         """The external broker of ELDERCARE_MQTT_URL, or the embedded one (3.1.1)."""

@@ -38,6 +38,14 @@ class GatewayConfig:
     behind a backlog of vitals. The markers keep heartbeats in the normal lane.
     A marker is a cheap test on bytes: a false match only makes a message fast.
     Empty: one lane, strictly in arrival order (what the event clock needs)."""
+    device_rate: float = 0.0
+    """Messages per second one device may send on average (gateway/ratelimit.py);
+    0 = no limit. Past it, messages are dropped (acked, counted), one dead letter
+    per device a minute."""
+    device_burst: float = 1000.0
+    """Messages one device may send at once before ``device_rate`` applies."""
+    dead_letter_max_payload: int = 4096
+    """Bytes of a refused payload kept in its dead letter (its full length is kept too)."""
     tls_context: ssl.SSLContext | None = field(default=None, compare=False)
     """Used when ``tls``; None = the system's default CA store."""
 
@@ -46,3 +54,7 @@ class GatewayConfig:
             raise ValueError(f"MQTT protocol must be '5' or '3.1.1', got {self.protocol!r}")
         if self.batch_max < 1:
             raise ValueError(f"batch_max must be at least 1, got {self.batch_max}")
+        if self.device_rate > 0 and self.device_burst < 1:
+            raise ValueError(f"device_burst must be at least 1, got {self.device_burst}")
+        if self.dead_letter_max_payload < 0:
+            raise ValueError("dead_letter_max_payload must not be negative")

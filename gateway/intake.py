@@ -67,6 +67,8 @@ from eldercare.store.base import LivenessUpdate, Store, StoreError
 from gateway.config import GatewayConfig
 from gateway.decode import Reason, Rejected, decode_event, decode_status, parse_topic
 from gateway.paho_client import BufferedClient, buffering_supported
+from gateway.ratelimit import REASON as RATE_LIMITED
+from gateway.ratelimit import DeviceRateLimiter, Verdict
 from gateway.registry_cache import RegistryCache
 
 log = logging.getLogger("eldercare.gateway.intake")
@@ -94,6 +96,7 @@ M_DONE = "eldercare_messages_processed_total"
 M_STATUS = "eldercare_status_changes_total"
 M_STORE_ERRORS = "eldercare_gateway_store_errors_total"
 M_SINK_ERRORS = "eldercare_gateway_sink_errors_total"
+M_RATE_LIMITED = "eldercare_rate_limited_total"
 
 
 class _Incoming(NamedTuple):
@@ -168,6 +171,7 @@ class Gateway:
         self._done = asyncio.Event()
         self._running = False
         self._liveness_written: dict[str, tuple[datetime, float | None]] = {}
+        self._limiter = DeviceRateLimiter(config.device_rate, config.device_burst)
         """device -> (last_seen, battery) as last written: see LIVENESS_STEP."""
         metrics.describe(M_RECEIVED, "counter", "MQTT messages taken in by the gateway")
         metrics.describe(M_STORED, "counter", "Readings newly stored (duplicates not counted)")
@@ -179,6 +183,9 @@ class Gateway:
         metrics.describe(M_STATUS, "counter", "Device status messages (online/offline)")
         metrics.describe(M_STORE_ERRORS, "counter", "Failed gateway batch commits (retried)")
         metrics.describe(M_SINK_ERRORS, "counter", "Batches the sink failed on after retries")
+        metrics.describe(
+            M_RATE_LIMITED, "counter", "Messages over their device's rate limit (acked, not kept)"
+        )
 
     # --- public -----------------------------------------------------------------
 
@@ -557,9 +564,12 @@ class Gateway:
             try:
                 if channel == "event":
                     reading = decode_event(msg.topic, msg.payload, received_at, device)
-                    out.readings.append(reading)
                     if not reading.ts_assigned:
                         self._clock.observe(reading.ts)
+                    made = None if reading.ts_assigned else reading.ts
+                    if not self._admitted(msg, device_id, made, received_at, out):
+                        continue
+                    out.readings.append(reading)
                     seen[device_id] = received_at
                     if reading.battery is not None:
                         battery[device_id] = reading.battery
@@ -568,12 +578,15 @@ class Gateway:
                     # decoded so far (status payloads carry no timestamp of their own).
                     at = min(received_at, self._clock.now())
                     status = decode_status(msg.topic, msg.payload, at, device)
+                    if not self._admitted(msg, device_id, None, received_at, out):
+                        continue
                     out.statuses.append(status)
                     online[device_id] = status.online
                     if status.online and not msg.retain:
                         seen[device_id] = received_at
             except Rejected as rej:
-                out.dead.append(self._dead(msg, received_at, rej.reason, rej.detail))
+                if device is None or self._admitted(msg, device_id, None, received_at, out):
+                    out.dead.append(self._dead(msg, received_at, rej.reason, rej.detail))
             except Exception as exc:  # a decoder bug must not stop intake
                 log.exception("decoder failed", extra={"topic": msg.topic})
                 out.dead.append(
@@ -615,14 +628,46 @@ class Gateway:
             else:
                 written[u.device_id] = (last_seen, level)
 
-    @staticmethod
-    def _dead(msg: _Incoming, received_at: datetime, reason: str, detail: str) -> DeadLetter:
+    def _admitted(
+        self,
+        msg: _Incoming,
+        device_id: str,
+        made: datetime | None,
+        received_at: datetime,
+        out: _Decoded,
+    ) -> bool:
+        """Whether a registered device's message is within its rate limit; if not,
+        it is counted (and, the first of its window, dead-lettered)."""
+        limiter = self._limiter
+        if not limiter.enabled:
+            return True
+        verdict = limiter.admit(device_id, made, self._clock.now())
+        if verdict is Verdict.ADMIT:
+            return True
+        self._metrics.inc(M_RATE_LIMITED)
+        if verdict is Verdict.DEAD_LETTER:
+            detail = (
+                f"device {device_id} sent more than {limiter.rate:g} messages/s"
+                f" (burst {limiter.burst:g}): this one and any more over the limit in the"
+                f" next {limiter.window.total_seconds():g} s are dropped, counted in"
+                f" {M_RATE_LIMITED}"
+            )
+            out.dead.append(self._dead(msg, received_at, RATE_LIMITED, detail))
+            log.warning(
+                "device over its rate limit",
+                extra={"device_id": device_id, "rate": limiter.rate, "burst": limiter.burst},
+            )
+        return False
+
+    def _dead(self, msg: _Incoming, received_at: datetime, reason: str, detail: str) -> DeadLetter:
+        """A dead letter keeping at most ``dead_letter_max_payload`` bytes of the payload."""
         return DeadLetter(
             topic=msg.topic,
-            payload=msg.payload,
+            payload=msg.payload[: self._config.dead_letter_max_payload],
             reason=reason,
             detail=detail,
             received_at=received_at,
+            payload_length=len(msg.payload),
         )
 
     def _count(self, decoded: _Decoded, new: int) -> None:

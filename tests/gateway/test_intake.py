@@ -133,6 +133,7 @@ async def start_gateway(mosquitto: Mosquitto, sqlite_store: Store) -> AsyncItera
         sink: Recorder | None = None,
         batch_max: int = 500,
         fast_lane: dict[str, tuple[bytes, ...]] | None = None,
+        **config: Any,
     ) -> Running:
         the_store = store if store is not None else sqlite_store
         recorder = sink if sink is not None else Recorder()
@@ -146,6 +147,7 @@ async def start_gateway(mosquitto: Mosquitto, sqlite_store: Store) -> AsyncItera
                 protocol=protocol,
                 batch_max=batch_max,
                 fast_lane=fast_lane or {},
+                **config,
             ),
             store=the_store,
             registry=registry,
