@@ -28,5 +28,7 @@ class AppContext:
     """Called after every home, resident or device write (the gateway's cache invalidation)."""
     delivery: DeliveryEvents | None = None
     """The escalation engine's side of the Twilio webhooks (None until it is wired)."""
+    readiness_reasons: Callable[[], dict[str, str]] | None = None
+    """Why a check of ``readiness`` fails, by name (``/readyz`` shows them)."""
     sse_keepalive_s: float = 15.0
     """Seconds between keep-alive comments on an idle ``/api/v1/alerts/stream``."""

@@ -392,3 +392,6 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str
     checks: dict[str, bool]
+    reasons: dict[str, str] = Field(
+        default_factory=dict, description="why a check failed or what it noticed, by name"
+    )

@@ -43,18 +43,27 @@ def build_router(ctx: AppContext) -> APIRouter:
         responses={503: {"description": "A dependency is down; `detail` names it"}},
     )
     async def readyz() -> Readiness | JSONResponse:
-        """200 only when every check passes, else 503 naming the ones that failed."""
+        """200 only when every check passes, else 503 naming the ones that failed and
+        why (`reasons`): e.g. `mqtt_session` fails for 5 minutes after another client
+        took the gateway's MQTT session."""
         try:
             checks = await ctx.readiness()
         except Exception as exc:  # a failing probe means "not ready", never a 500
             log.warning("readiness check failed: %s", exc)
             return JSONResponse({"detail": f"readiness check failed: {exc}"}, status_code=503)
+        reasons = ctx.readiness_reasons() if ctx.readiness_reasons is not None else {}
         failed = sorted(name for name, ok in checks.items() if not ok)
         if failed:
+            why = "; ".join(f"{name}: {reasons[name]}" for name in failed if name in reasons)
             return JSONResponse(
-                {"detail": f"not ready: {', '.join(failed)}", "checks": checks}, status_code=503
+                {
+                    "detail": f"not ready: {', '.join(failed)}" + (f" ({why})" if why else ""),
+                    "checks": checks,
+                    "reasons": reasons,
+                },
+                status_code=503,
             )
-        return Readiness(status="ready", checks=checks)
+        return Readiness(status="ready", checks=checks, reasons=reasons)
 
     @router.get(
         "/metrics",

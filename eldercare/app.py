@@ -188,6 +188,7 @@ class Service:
             clock=self.clock,
             metrics=self.metrics,
             readiness=self.readiness,
+            readiness_reasons=self.readiness_reasons,
             on_registry_change=_both(registry.invalidate, self.detectors.invalidate),
             delivery=self.escalation,
         )
@@ -206,7 +207,23 @@ class Service:
             await asyncio.wait_for(self.store.ping(), timeout=2.0)
         except (StoreError, TimeoutError, OSError):
             store_ok = False
-        return {"broker": self._gateway is not None and self._gateway.connected, "store": store_ok}
+        gateway = self._gateway
+        return {
+            "broker": gateway is not None and gateway.connected,
+            "store": store_ok,
+            "mqtt_session": gateway is None or gateway.session_problem is None,
+        }
+
+    def readiness_reasons(self) -> dict[str, str]:
+        """What /readyz says beside a failing check."""
+        gateway = self._gateway
+        reasons: dict[str, str] = {}
+        if gateway is not None and not gateway.connected:
+            reasons["broker"] = "the gateway is not connected to the broker (or not subscribed)"
+        problem = None if gateway is None else gateway.session_problem
+        if problem is not None:
+            reasons["mqtt_session"] = problem
+        return reasons
 
     def request_stop(self) -> None:
         self._stop.set()

@@ -70,6 +70,7 @@ from gateway.paho_client import BufferedClient, buffering_supported
 from gateway.ratelimit import REASON as RATE_LIMITED
 from gateway.ratelimit import DeviceRateLimiter, Verdict
 from gateway.registry_cache import RegistryCache
+from gateway.session_watch import M_TAKEOVERS, SessionWatch
 
 log = logging.getLogger("eldercare.gateway.intake")
 
@@ -172,6 +173,7 @@ class Gateway:
         self._running = False
         self._liveness_written: dict[str, tuple[datetime, float | None]] = {}
         self._limiter = DeviceRateLimiter(config.device_rate, config.device_burst)
+        self._session = SessionWatch(config.client_id)
         """device -> (last_seen, battery) as last written: see LIVENESS_STEP."""
         metrics.describe(M_RECEIVED, "counter", "MQTT messages taken in by the gateway")
         metrics.describe(M_STORED, "counter", "Readings newly stored (duplicates not counted)")
@@ -184,6 +186,9 @@ class Gateway:
         metrics.describe(M_STORE_ERRORS, "counter", "Failed gateway batch commits (retried)")
         metrics.describe(M_SINK_ERRORS, "counter", "Batches the sink failed on after retries")
         metrics.describe(
+            M_TAKEOVERS, "counter", "Times another client took the gateway's MQTT session"
+        )
+        metrics.describe(
             M_RATE_LIMITED, "counter", "Messages over their device's rate limit (acked, not kept)"
         )
 
@@ -193,6 +198,12 @@ class Gateway:
     def connected(self) -> bool:
         """True while connected and subscribed (for /readyz)."""
         return self._connected
+
+    @property
+    def session_problem(self) -> str | None:
+        """Why the MQTT session is not the gateway's own (takeovers of the last
+        minutes, gateway/session_watch.py), or None (for /readyz)."""
+        return self._session.problem()
 
     async def run(self) -> None:
         """Connect and take in messages until ``stop()`` has drained, or until cancelled.
@@ -317,6 +328,7 @@ class Gateway:
             return
         self._ever_connected = True
         self._disconnected.clear()
+        self._session.connected()
         log.info(
             "gateway connected",
             extra={
@@ -367,6 +379,23 @@ class Gateway:
             self._generation += 1
         was_connected, self._connected = self._connected, False
         self._disconnected.set()
+        by_server = flags.is_disconnect_packet_from_server
+        evidence = self._session.disconnected(
+            reason_code.value, by_server_packet=by_server, by_us=self._stopping
+        )
+        if evidence is not None:
+            self._metrics.inc(M_TAKEOVERS, evidence=evidence)
+            log.error(
+                "another client took the gateway's MQTT session (same client id); reconnecting",
+                extra={
+                    "client_id": self._config.client_id,
+                    "evidence": evidence,
+                    "reason": str(reason_code),
+                    "host": self._config.host,
+                    "port": self._config.port,
+                },
+            )
+            return
         if self._stopping:
             log.info("gateway disconnected", extra={"reason": str(reason_code)})
         elif was_connected:

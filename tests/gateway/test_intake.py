@@ -168,6 +168,7 @@ async def start_gateway(mosquitto: Mosquitto, sqlite_store: Store) -> AsyncItera
         return r
 
     start.metrics = metrics  # type: ignore[attr-defined]
+    start.client_id = client_id  # type: ignore[attr-defined]
     yield start
     for r in running:
         if not r.task.done():
