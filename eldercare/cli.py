@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the figures (default bench-results/)",
     )
 
+    from eldercare import broker_config_cli
+
+    broker_config_cli.add_parser(sub)
     sim_cli.add_parser(sub)
     _config_everywhere(parser)
     return parser
@@ -147,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_users_add(settings, args))
         if args.command == "provision":
             return asyncio.run(_provision(settings, args.file, args.dry_run))
+        if args.command == "broker-config":
+            from eldercare import broker_config_cli
+
+            return asyncio.run(broker_config_cli.run(settings, args))
         if args.command == "bench":
             return _bench(args)
         if args.command == "sim":

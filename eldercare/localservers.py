@@ -36,6 +36,11 @@ def require_mosquitto() -> None:
         )
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    return _free_port()
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -47,15 +52,29 @@ class TempMosquitto:
 
     host = "127.0.0.1"
 
-    def __init__(self, workdir: Path, *, max_queued: int = 100_000) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        max_queued: int = 100_000,
+        port: int | None = None,
+        config: str | None = None,
+    ) -> None:
         """``max_queued``: messages Mosquitto keeps per client beyond those in flight
-        (0 = no limit); beyond it, it drops them."""
+        (0 = no limit); beyond it, it drops them. ``config``: the broker's whole
+        configuration instead of the one below (its listener on ``port``, which
+        ``free_port()`` gives); a log file is added to it."""
         self.workdir = workdir
-        self.port = _free_port()
+        self.port = _free_port() if port is None else port
         self.data_dir = workdir / "data"
         self.data_dir.mkdir()
         self.log_path = workdir / "mosquitto.log"
         self.conf_path = workdir / "mosquitto.conf"
+        self._proc: subprocess.Popen[bytes] | None = None
+        if config is not None:
+            logging = [f"log_dest file {self.log_path}", "log_type all", ""]
+            self.conf_path.write_text(config + "\n".join(logging))
+            return
         self.conf_path.write_text(
             "\n".join(
                 [
@@ -80,7 +99,6 @@ class TempMosquitto:
                 ]
             )
         )
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -127,6 +145,11 @@ class TempMosquitto:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto rereads its password and ACL files."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGHUP)
 
     @property
     def running(self) -> bool:
