@@ -6,7 +6,9 @@ the service clock's now and never earlier than ``horizon`` before it, and never
 going back. So a backlog the broker kept while the service was away (readings
 made at their own pace, delivered at once) passes, while a flood of messages
 made now (or without a ``ts``, which then count at their arrival) is cut to the
-rate; forged old timestamps buy at most ``horizon`` of tokens, once.
+rate; forged old timestamps buy at most ``horizon`` of tokens, once. If the
+service clock goes back (``ELDERCARE_CLOCK=event`` starts on the wall clock,
+then jumps to the first event's time), the bucket's time starts again there.
 
 Past the limit a message is dropped (the gateway still acks it, so the broker
 does not send it again): the first one of a device in each ``window`` becomes a
@@ -72,6 +74,8 @@ class DeviceRateLimiter:
         bucket = self._buckets.get(device_id)
         if bucket is None:
             bucket = self._buckets[device_id] = _Bucket(self.burst, t)
+        elif bucket.at > now:
+            bucket.at = t  # the service clock went back (the event clock's first event)
         elif t > bucket.at:
             gained = (t - bucket.at).total_seconds() * self.rate
             bucket.tokens = min(self.burst, bucket.tokens + gained)

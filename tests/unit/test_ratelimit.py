@@ -50,3 +50,13 @@ def test_rate_zero_is_no_limit() -> None:
     lim = DeviceRateLimiter(0, 0)
     assert not lim.enabled
     assert set(verdicts(lim, 10_000, None, T0)) == {"admit"}
+
+
+def test_a_service_clock_that_goes_back_starts_the_buckets_time_again() -> None:
+    """The event clock reads the wall clock until the first event, then jumps back
+    to that event's time: a replay of last week must not be cut to the burst."""
+    lim = DeviceRateLimiter(1, 10)
+    wall = T0 + timedelta(days=7)
+    assert lim.admit("d1", None, wall) is Verdict.ADMIT  # a status before any event
+    got = [lim.admit("d1", T0 + i * 300 * S, T0 + i * 300 * S) for i in range(100)]
+    assert set(got) == {Verdict.ADMIT}
