@@ -11,6 +11,7 @@ import getpass
 import shutil
 import ssl
 import subprocess
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare.broker_config import (
     BrokerConfigError,
@@ -165,10 +168,32 @@ async def test_a_device_publishes_only_its_own_topics(setup: Setup, store: Store
     assert setup.broker.log().count("Denied PUBLISH from h1-sos") == 4
 
 
+async def test_a_payload_over_the_packet_limit_never_reaches_the_gateway(
+    setup: Setup, store: Store
+) -> None:
+    """The generated max_packet_size (256 KiB): the broker drops the client that
+    sends 8 MiB, before any of it reaches the gateway."""
+    sender = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="big")
+    sender.username_pw_set("h1-sos", setup.passwords["h1-sos"])
+    dropped = threading.Event()
+    sender.on_disconnect = lambda *args: dropped.set()
+    sender.connect("127.0.0.1", setup.broker.port)
+    sender.loop_start()
+    try:
+        sender.publish(event("h1-sos"), b"x" * (8 << 20), qos=1)
+        assert await asyncio.to_thread(dropped.wait, 10), "the broker kept the client"
+    finally:
+        sender.loop_stop()
+    async with setup.device("h1-sos") as sos:
+        await publish(sos, event("h1-sos"), {"seq": 1, "action": "press"})
+    await wait_readings(store, 1, "h1-sos")
+    assert await store.list_dead_letters() == []
+
+
 async def test_a_device_reads_nothing(setup: Setup, store: Store) -> None:
     async with setup.device("h1-door") as door:
         await door.subscribe("eldercare/v1/#", qos=1)
-        await door.subscribe(event("h1-door"), qos=1)
+        await door.subscribe(event("h1-door"), qos=1)  # granted: Mosquitto filters on delivery
         async with setup.device("h1-sos") as sos:
             await publish(sos, event("h1-sos"), {"seq": 1, "action": "press"})
             await publish(door, event("h1-door"), {"seq": 1, "open": True})
