@@ -33,6 +33,7 @@ import base64
 import hashlib
 import hmac
 import os
+import pwd
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -146,6 +147,8 @@ class Generated:
     acl: Path
     new_passwords: dict[str, str] = field(default_factory=dict)
     """username -> password of every account made or rotated now (shown once)."""
+    changed: list[str] = field(default_factory=list)
+    """Accounts made or given a new password now (the gateway's from its URL too)."""
     removed: list[str] = field(default_factory=list)
     """Accounts dropped (their device is gone)."""
     accounts: int = 0
@@ -272,7 +275,8 @@ async def generate(store: Store, options: BrokerOptions, now: datetime) -> Gener
             acl,
         ),
     }
-    staged = [_stage(path, text) for path, text in texts.items()]
+    group = _group_of(o.run_as or "mosquitto")
+    staged = [_stage(path, text, group) for path, text in texts.items()]
     try:
         if save or removed:
             await store.save_mqtt_credentials(save, delete=removed)
@@ -282,16 +286,30 @@ async def generate(store: Store, options: BrokerOptions, now: datetime) -> Gener
         raise
     for tmp, path in zip(staged, texts, strict=True):
         os.replace(tmp, path)
-    return Generated(conf, passwd, acl, shown, removed, len(ordered))
+    changed = sorted(c.username for c in save)
+    return Generated(conf, passwd, acl, shown, changed, removed, len(ordered))
 
 
-def _stage(path: Path, text: str) -> Path:
-    """``text`` in a temporary file beside ``path`` (owner and group may read it)."""
+def _stage(path: Path, text: str, group: int | None) -> Path:
+    """``text`` in a temporary file beside ``path``, readable by its owner and by
+    ``group`` (Mosquitto reads passwd and acl after it dropped to its own user)."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
+    if group is not None:
+        os.chown(tmp, -1, group)
     return tmp
+
+
+def _group_of(user: str) -> int | None:
+    """The primary group of Mosquitto's user, when we may give files to it (root)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(user).pw_gid
+    except KeyError:
+        return None
 
 
 __all__ = [

@@ -118,7 +118,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         await store.close()
     print(
         f"wrote {done.conf}, {done.passwd} and {done.acl}: {done.accounts} accounts"
-        f" ({len(done.new_passwords)} new, {len(done.removed)} removed)"
+        f" ({len(done.changed)} made or changed, {len(done.removed)} removed)"
     )
     if done.new_passwords:
         if args.credentials_out:

@@ -253,6 +253,7 @@ async def test_a_new_device_after_a_rerun_and_sighup_and_a_deleted_one_is_out(
     setup.registry.invalidate()  # as the API does after a registry write
     again = await generate(store, setup.options, NOW)
     assert sorted(again.new_passwords) == ["h1-water"]  # the others keep theirs
+    assert again.changed == ["h1-water"]
     assert again.removed == ["h1-door"]
     after = {c.username: c for c in await store.list_mqtt_credentials()}
     assert after["h1-sos"] == before["h1-sos"] and "h1-door" not in after
@@ -409,14 +410,14 @@ async def test_the_command_prints_new_passwords_once(
         return capsys.readouterr().out
 
     first = await asyncio.to_thread(run)
-    assert "3 new" in first and "h1-sos " in first
+    assert "4 made or changed" in first and "h1-sos " in first
     assert GW_PASSWORD not in first  # the URL's password is the gateway's: not shown
     assert "topic read zigbee2mqtt/#" in (out / "acl").read_text()
     second = await asyncio.to_thread(run)
-    assert "0 new" in second and "h1-sos " not in second
+    assert "0 made or changed" in second and "h1-sos " not in second
     creds = tmp_path / "new.csv"
     third = await asyncio.to_thread(run, "--rotate", "h1-sos", "--credentials-out", str(creds))
-    assert "1 new" in third and "h1-sos " not in third
+    assert "1 made or changed" in third and "h1-sos " not in third
     assert creds.read_text().splitlines()[1].startswith("h1-sos,")
     assert oct(creds.stat().st_mode & 0o777) == "0o600"
 
