@@ -31,6 +31,12 @@ a reconnect the broker redelivers unacked messages (possibly under the same
 packet ids), so acks of an older connection are dropped, never sent on the new
 one; the redelivered copies are de-duplicated by the store.
 
+A registered device's messages pass its rate limit (``gateway/ratelimit.py``)
+as they are decoded: those over it are acked like the rest but not kept (the
+first of a window becomes a dead letter). A dead letter keeps at most
+``dead_letter_max_payload`` bytes of its payload. Disconnects are watched for
+takeovers of the session by another client (``gateway/session_watch.py``).
+
 Errors::
 
     ValueError   a bad GatewayConfig (unknown protocol, batch_max < 1)
@@ -118,6 +124,8 @@ class _Decoded:
     statuses: list[StatusChange] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     liveness: list[LivenessUpdate] = field(default_factory=list)
+    rate_limited: int = 0
+    """Messages over their device's rate limit (dropped; the first of a window is in dead)."""
 
 
 class Gateway:
@@ -172,9 +180,9 @@ class Gateway:
         self._done = asyncio.Event()
         self._running = False
         self._liveness_written: dict[str, tuple[datetime, float | None]] = {}
+        """device -> (last_seen, battery) as last written: see LIVENESS_STEP."""
         self._limiter = DeviceRateLimiter(config.device_rate, config.device_burst)
         self._session = SessionWatch(config.client_id)
-        """device -> (last_seen, battery) as last written: see LIVENESS_STEP."""
         metrics.describe(M_RECEIVED, "counter", "MQTT messages taken in by the gateway")
         metrics.describe(M_STORED, "counter", "Readings newly stored (duplicates not counted)")
         metrics.describe(M_DEAD, "counter", "Messages refused into the dead-letter store")
@@ -673,7 +681,7 @@ class Gateway:
         verdict = limiter.admit(device_id, made, self._clock.now())
         if verdict is Verdict.ADMIT:
             return True
-        self._metrics.inc(M_RATE_LIMITED)
+        out.rate_limited += 1
         if verdict is Verdict.DEAD_LETTER:
             detail = (
                 f"device {device_id} sent more than {limiter.rate:g} messages/s"
@@ -706,6 +714,8 @@ class Gateway:
             m.inc(M_STORED, new)
         if decoded.statuses:
             m.inc(M_STATUS, len(decoded.statuses))
+        if decoded.rate_limited:
+            m.inc(M_RATE_LIMITED, decoded.rate_limited)
         if decoded.dead:
             reasons = collections.Counter(d.reason for d in decoded.dead)
             for reason, n in reasons.items():
