@@ -803,5 +803,9 @@ class Gateway:
         else:
             client.disconnect()
         await asyncio.to_thread(client.loop_stop)
+        # Drop the client: its callbacks hold this gateway, so kept it would make a
+        # cycle, freed by the cyclic GC in any order (its socket pair reported
+        # unclosed); freed at once, paho closes its sockets itself.
+        self._client = None
         self._connected = False
         log.info("gateway stopped", extra={"pending_unacked": len(self._inbox) + len(self._fast)})

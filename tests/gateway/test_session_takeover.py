@@ -51,6 +51,7 @@ class Attacker:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        self.client.on_connect = None  # no cycle: paho closes its socket pair when freed
 
 
 TAKEOVERS = "eldercare_mqtt_session_takeovers_total"
