@@ -157,12 +157,6 @@ class Service:
         pipeline = self._pipeline
         await pipeline.start()
         addr = s.broker()
-        if s.mqtt_url is not None and addr.username is None:
-            log.warning(
-                "the gateway connects to the broker without an account: any client with its"
-                " client id can take its session (see `eldercare broker-config`)",
-                extra={"client_id": s.mqtt_client_id},
-            )
         self._gateway = Gateway(
             GatewayConfig(
                 host=addr.host,

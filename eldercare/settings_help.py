@@ -62,6 +62,12 @@ def unfit_for_production(settings: Settings) -> list[str]:
             "process (no persistence across restarts, no credentials); set it to your "
             "Mosquitto, e.g. mqtts://gateway:…@broker:8883"
         )
+    elif settings.broker().username is None:
+        found.append(
+            "ELDERCARE_MQTT_URL has no account: the broker lets anyone in, and any client "
+            "with the gateway's client id can take its session and its messages; see "
+            "`eldercare broker-config`"
+        )
     if settings.database_url.startswith("sqlite:"):
         found.append(
             f"ELDERCARE_DATABASE_URL is {settings.database_url}: SQLite, for demos and "

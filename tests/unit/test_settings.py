@@ -89,3 +89,5 @@ def test_production_settings_raise_no_warning() -> None:
     assert unfit_for_production(s) == []
     local = unfit_for_production(s.with_(public_url="http://127.0.0.1:8000"))
     assert len(local) == 1 and "ELDERCARE_PUBLIC_URL" in local[0]
+    anonymous = unfit_for_production(s.with_(mqtt_url="mqtts://broker.local"))
+    assert len(anonymous) == 1 and "no account" in anonymous[0]
