@@ -96,6 +96,23 @@ class Settings:
     """SMS per phone per hour; past it one summary SMS, then none until the hour rolls on."""
     twilio_messaging_service_sid: str | None = None
     """SMS through this Twilio Messaging Service (``MG…``) instead of ``From``."""
+    # SMS providers in mainland China (README "SMS in mainland China: Aliyun, Tencent Cloud")
+    sms_provider: str | None = None
+    """``twilio``, ``aliyun``, ``tencent`` or ``console``; unset = Twilio if configured."""
+    sms_templates: str | None = None
+    """Path of the Aliyun/Tencent templates TOML; unset = alerts/templates/sms_cn.toml."""
+    sms_callback_token: str | None = None
+    """Secret path segment of the Aliyun/Tencent report and reply URLs."""
+    aliyun_access_key_id: str | None = None
+    aliyun_access_key_secret: str | None = None
+    aliyun_sms_endpoint: str = "dysmsapi.aliyuncs.com"
+    aliyun_voice_endpoint: str = "dyvmsapi.aliyuncs.com"
+    aliyun_voice_show_number: str | None = None
+    tencent_secret_id: str | None = None
+    tencent_secret_key: str | None = None
+    tencent_sms_sdk_app_id: str | None = None
+    tencent_sms_endpoint: str = "sms.tencentcloudapi.com"
+    tencent_region: str = "ap-guangzhou"
 
     @classmethod
     def load(
@@ -160,6 +177,27 @@ class Settings:
             raise SettingsError("ELDERCARE_BATCH_MAX must be at least 1")
         if self.sms_quota_per_hour < 1:
             raise SettingsError("ELDERCARE_SMS_QUOTA_PER_HOUR must be at least 1")
+        self._validate_sms_provider()
+
+    def _validate_sms_provider(self) -> None:
+        needs = {
+            "twilio": ("twilio_account_sid", "twilio_auth_token", "twilio_from"),
+            "aliyun": ("aliyun_access_key_id", "aliyun_access_key_secret"),
+            "tencent": ("tencent_secret_id", "tencent_secret_key", "tencent_sms_sdk_app_id"),
+            "console": (),
+        }
+        if self.sms_provider is None:
+            return
+        if self.sms_provider not in needs:
+            raise SettingsError(
+                f"ELDERCARE_SMS_PROVIDER must be one of {', '.join(needs)}, "
+                f"not {self.sms_provider!r}"
+            )
+        missing = [PREFIX + n.upper() for n in needs[self.sms_provider] if not getattr(self, n)]
+        if missing:
+            raise SettingsError(
+                f"ELDERCARE_SMS_PROVIDER={self.sms_provider} needs {', '.join(missing)}"
+            )
 
     def broker(self) -> BrokerAddress:
         """The external broker of ELDERCARE_MQTT_URL, or the embedded one (3.1.1)."""
