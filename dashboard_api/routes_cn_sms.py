@@ -5,6 +5,7 @@ mode" for SmsReport and SmsUp; Tencent Cloud's status and reply callbacks):
 
     POST /aliyun/sms/report/{token}    JSON array of SmsReport (biz_id, success, err_code…)
     POST /aliyun/sms/up/{token}        JSON array of SmsUp (phone_number, content…)
+    POST /aliyun/voice/report/{token}  JSON array of VoiceReport (call_id, status_code…)
     POST /tencent/sms/status/{token}   JSON array (sid, report_status, errmsg…)
     POST /tencent/sms/reply/{token}    JSON object (mobile, nationcode, text, time)
 
@@ -48,6 +49,21 @@ TENCENT_OK = {"result": 0, "errmsg": "OK"}
 
 class BadPush(ValueError):
     pass
+
+
+CALL_STATUSES = {
+    "200000": "completed",
+    "200001": "completed",
+    "200002": "busy",
+    "200003": "no-answer",
+}
+"""Aliyun's call result codes as the engine's call statuses (Twilio's words): heard it
+all / hung up early = completed; busy; rang but not answered = no-answer; any other
+code (invalid, unreachable, switched off, out of service…) = failed."""
+
+
+def call_status(code: str) -> str:
+    return CALL_STATUSES.get(code, "failed")
 
 
 Event = Callable[[DeliveryEvents], Awaitable[None]]
@@ -153,6 +169,21 @@ def build_router(ctx: AppContext) -> APIRouter:
             out.append((key, status_event(biz_id, status, at, details)))
         return out
 
+    def aliyun_calls(body: Any, now: datetime) -> list[tuple[tuple[str, ...], Event]]:
+        out: list[tuple[tuple[str, ...], Event]] = []
+        for item in _items(body, "VoiceReport"):
+            call_id, code = _text(item, "call_id"), _text(item, "status_code")
+            status = call_status(code)
+            details = {
+                "provider": "aliyun",
+                "error_code": code,
+                "error": str(item.get("status_msg", "")),
+                "duration": str(item.get("duration", "")),
+            }
+            at = _china_time(item.get("end_time"), now)
+            out.append((("aliyun-call", call_id, code), status_event(call_id, status, at, details)))
+        return out
+
     def aliyun_replies(body: Any, now: datetime) -> list[tuple[tuple[str, ...], Event]]:
         out: list[tuple[tuple[str, ...], Event]] = []
         for item in _items(body, "SmsUp"):
@@ -198,6 +229,10 @@ def build_router(ctx: AppContext) -> APIRouter:
     @router.post("/aliyun/sms/report/{token}", summary="Aliyun SmsReport (HTTP batch push)")
     async def aliyun_report(token: str, request: Request) -> JSONResponse:
         return await handle(request, token, "aliyun_report", ALIYUN_OK, aliyun_reports)
+
+    @router.post("/aliyun/voice/report/{token}", summary="Aliyun VoiceReport: a call's end")
+    async def aliyun_voice(token: str, request: Request) -> JSONResponse:
+        return await handle(request, token, "aliyun_voice", ALIYUN_OK, aliyun_calls)
 
     @router.post("/aliyun/sms/up/{token}", summary="Aliyun SmsUp: family replies")
     async def aliyun_up(token: str, request: Request) -> JSONResponse:

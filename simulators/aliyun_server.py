@@ -20,7 +20,9 @@ API documentation; the official SDK talks to it unchanged (endpoint setting).
   "…小时级…" / "…天级…"); success ``{"Code": "OK", "BizId": …}``.
 - **SingleCallByTts** (voice): ``CalledNumber``, ``CalledShowNumber``, ``TtsCode``,
   ``TtsParam``, ``PlayTimes``, ``OutId``; answers ``CallId``.
-- **Pushes** (HTTP batch push mode): SmsReport, a JSON array of ``phone_number``,
+- **Pushes** (HTTP batch push mode): VoiceReport when a call ends (``call_id``,
+  ``status_code`` ``200000`` heard it all, ``200003`` not answered…, ``out_id``…)
+  to ``voice_report_url``; SmsReport, a JSON array of ``phone_number``,
   ``send_time``, ``report_time``, ``success``, ``err_code`` (``DELIVERED`` or a
   failure code), ``err_msg``, ``sms_size``, ``biz_id``, ``out_id``, posted to
   ``report_url``; SmsUp (``send_reply``): ``phone_number``, ``send_time``,
@@ -103,8 +105,17 @@ def sign_acs3(
 class AliyunServer(LookAlike):
     provider = "aliyun"
 
-    def __init__(self, access_key_id: str, access_key_secret: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        access_key_id: str,
+        access_key_secret: str,
+        *,
+        voice_report_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        self.voice_report_url = voice_report_url
+        """Where VoiceReport (the call's record when it ends) is pushed."""
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
         self._nonces: dict[str, datetime] = {}
@@ -344,6 +355,8 @@ class AliyunServer(LookAlike):
         )
         self.record(sent)
         self.requests.append((action, phone, 200))
+        if self.voice_report_url:
+            self.later(self._voice_report(sent))
         return web.json_response(
             {
                 "RequestId": str(uuid.uuid4()).upper(),
@@ -374,6 +387,32 @@ class AliyunServer(LookAlike):
         }
         assert self.report_url is not None
         await self.push(self.report_url, [report])
+
+    async def _voice_report(self, sent: Sent) -> None:
+        """VoiceReport: ``200000`` the callee heard it all; a failed number ``200003``
+        (rang, not answered) unless ``fail_number`` gave another call status code."""
+        await asyncio.sleep(self.push_delay)
+        fault = self.number_fault(self._e164(sent.phone))
+        code = "200000" if fault is None else (fault if fault.startswith("2000") else "200003")
+        sent.status = code
+        answered = code in ("200000", "200001")
+        report = {
+            "status_code": code,
+            "status_msg": "用户听完语音" if answered else "用户收到呼叫但未接听",
+            "callee": sent.phone,
+            "caller": "057100000000",
+            "originate_time": self._china_time(sent.at),
+            "ring_time": self._china_time(sent.at),
+            "b_start_time": self._china_time(sent.at) if answered else "",
+            "end_time": self._china_time(self.now()),
+            "duration": "12" if answered else "0",
+            "call_id": sent.provider_id,
+            "out_id": sent.session,
+            "voice_type": "voice",
+            "toll_type": "LOCAL",
+        }
+        assert self.voice_report_url is not None
+        await self.push(self.voice_report_url, [report])
 
     async def send_reply(self, from_e164: str, text: str) -> Any:
         """Push an SMS from ``from_e164`` (a family reply) as SmsUp to ``reply_url``."""

@@ -107,6 +107,7 @@ def _server(provider: str, public_url: str) -> LookAlike:
             ALIYUN_SECRET,
             report_url=f"{public_url}/aliyun/sms/report/{TOKEN}",
             reply_url=f"{public_url}/aliyun/sms/up/{TOKEN}",
+            voice_report_url=f"{public_url}/aliyun/voice/report/{TOKEN}",
         )
     return TencentServer(
         TENCENT_ID,

@@ -5,6 +5,8 @@ engine's next contact, stops and retries. Each test runs for both providers."""
 
 from __future__ import annotations
 
+import pytest
+
 from alerts.channels import Outbound
 from eldercare.domain import AlertKind
 from tests.e2e.helpers import eventually
@@ -139,3 +141,26 @@ async def test_a_wrong_secret_is_refused_by_the_signature_check(rig: Rig) -> Non
         if close is not None:
             await close()
     assert rig.server.sent == []
+
+
+async def test_an_unanswered_aliyun_voice_call_moves_on_to_the_next_contact(rig: Rig) -> None:
+    if rig.provider != "aliyun":
+        pytest.skip("Tencent Cloud's voice service is not wired (voice goes through Twilio)")
+    await rig.home()
+    alert = await rig.raise_alert()
+    await rig.engine.run_due()
+    rig.server.fail_number(FIRST, "200003")  # rings, nobody answers
+    rig.advance(181)  # the +3 min step: a voice call to contact #1
+    await rig.engine.run_due()
+    await rig.settle()
+
+    async def second_called() -> bool | None:
+        await rig.engine.run_due()
+        return True if rig.server.calls_to(SECOND[3:]) else None
+
+    await eventually(second_called)
+    first_call = rig.server.calls_to(FIRST[3:])
+    assert len(first_call) == 1 and first_call[0].text.startswith("您好，这里是颐养安护理中心")
+    assert len(rig.server.calls_to(SECOND[3:])) == 1
+    calls = [d for d in await rig.timeline(alert.id, "delivery") if d["kind"] == "voice"]
+    assert [c["status"] for c in calls][:1] == ["no-answer"] and calls[0]["recipient"] == FIRST
