@@ -437,6 +437,7 @@ async def serve_forever(
     port: int,
     report_url: str | None,
     reply_url: str | None,
+    voice_report_url: str | None = None,
 ) -> None:
     """``eldercare sim aliyun-server``: run until cancelled, printing what arrives."""
 
@@ -444,7 +445,13 @@ async def serve_forever(
         print(f"[aliyun] {s.kind} {s.provider_id} to {s.phone}: {s.text}", flush=True)
 
     async with AliyunServer(
-        access_key_id, secret, host=host, port=port, report_url=report_url, reply_url=reply_url
+        access_key_id,
+        secret,
+        host=host,
+        port=port,
+        report_url=report_url,
+        reply_url=reply_url,
+        voice_report_url=voice_report_url,
     ) as server:
         server.listeners.append(show)
         print(f"local Aliyun SMS/voice server on {server.base_url}", flush=True)
