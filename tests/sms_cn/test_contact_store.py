@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from eldercare.domain import Home
+from eldercare.provision import provision
 from eldercare.store.base import Store, StoreError
 
 
@@ -22,3 +25,17 @@ async def test_a_contacts_provider_override_is_kept_changed_and_cleared(store: S
     assert listed == {"Son": "aliyun", "Daughter": None}
     with pytest.raises(StoreError):  # the column's CHECK: only the known providers
         await store.update_contact(plain.id, {"sms_provider": "pigeon"})
+
+
+async def test_provisioning_sets_a_contacts_provider(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "homes.toml"
+    path.write_text(
+        '[[homes]]\nid = "h7"\nname = "Chen home"\n\n'
+        '[[contacts]]\nhome_id = "h7"\nname = "Chen Min"\nphone = "+14155550100"\n'
+        'language = "en"\nsms_provider = "twilio"\n',
+        "utf-8",
+    )
+    first = await provision(path, store, "Asia/Shanghai")
+    again = await provision(path, store, "Asia/Shanghai")
+    assert [c.sms_provider for c in await store.list_contacts("h7")] == ["twilio"]
+    assert first.created == 2 and again.unchanged == 2
