@@ -20,12 +20,9 @@ import logging
 from collections.abc import Mapping
 from typing import Protocol
 
-from alerts.aliyun_channels import SMS_ENDPOINT as ALIYUN_SMS
-from alerts.aliyun_channels import AliyunConfig, AliyunSms, AliyunVoice
 from alerts.channels import ConsoleSms, Outbound, Receipt, SmsChannel, VoiceChannel
 from alerts.cn_sms import Endpoint, RetryPolicy, SendRecord
 from alerts.sms_templates import Templates, load_templates
-from alerts.tencent_channels import TencentConfig, TencentSms
 from alerts.twilio_channels import build_channels as build_twilio
 from alerts.twilio_channels import close_channels
 from eldercare.settings import Settings
@@ -125,7 +122,9 @@ def build_channels(
     has_tencent = bool(s.tencent_secret_id and s.tencent_secret_key and s.tencent_sms_sdk_app_id)
     if has_aliyun or has_tencent:
         templates = templates or load_templates(s.sms_templates)
-    if has_aliyun:
+    if has_aliyun:  # the SDKs are imported only when used (the Aliyun one takes ~0.5 s)
+        from alerts.aliyun_channels import AliyunConfig, AliyunSms, AliyunVoice
+
         assert templates is not None
         config = AliyunConfig(
             s.aliyun_access_key_id or "",
@@ -138,8 +137,10 @@ def build_channels(
         record = SendRecord("aliyun", config.retry)
         sms["aliyun"] = AliyunSms(config, templates, record)
         voice["aliyun"] = AliyunVoice(config, templates, record)
-        log.info("Aliyun channels via %s", config.sms_endpoint.host or ALIYUN_SMS)
+        log.info("Aliyun channels via %s", config.sms_endpoint.host)
     if has_tencent:
+        from alerts.tencent_channels import TencentConfig, TencentSms
+
         assert templates is not None
         tconfig = TencentConfig(
             s.tencent_secret_id or "",
