@@ -241,7 +241,7 @@ class AliyunServer(LookAlike):
                 return self._error(fault.status, fault.code, fault.message, action, phone)
             return self._refuse(action, phone, fault.code, fault.message)
         if action == "SendSms":
-            return self._send_sms(dict(request.query))
+            return await self.answer_late(self._send_sms(dict(request.query)))
         if action == "SingleCallByTts":
             return self._call(dict(request.query))
         return self._error(

@@ -104,6 +104,7 @@ class LookAlike:
         self.listeners: list[Callable[[Sent], None]] = []
         self.offset = timedelta(0)
         self._faults: list[_Fault] = []
+        self._delays: list[float] = []
         self._number_faults: dict[str, str] = {}
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -170,6 +171,16 @@ class LookAlike:
 
     def undelivered_code(self) -> str:
         return "UNDELIV"
+
+    def delay_next(self, count: int, seconds: float) -> None:
+        """The next ``count`` sends are accepted (and recorded) at once and answered
+        ``seconds`` later: a client with a shorter timeout cannot tell whether it went."""
+        self._delays.extend([seconds] * count)
+
+    async def answer_late(self, response: web.Response) -> web.Response:
+        if self._delays:
+            await asyncio.sleep(self._delays.pop(0))
+        return response
 
     def take_fault(self) -> _Fault | None:
         while self._faults:

@@ -194,7 +194,7 @@ class TencentServer(LookAlike):
             if fault.code.startswith("LimitExceeded.PhoneNumber"):
                 return self._per_phone(params, [self._status(phone, fault.code, fault.message)])
             return self._error(action, fault.code, fault.message, phone)
-        return self._send(params)
+        return await self.answer_late(self._send(params))
 
     def _status(self, phone: str, code: str, message: str, serial: str = "") -> dict[str, Any]:
         if code != "Ok":

@@ -154,7 +154,7 @@ async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[R
         async def wait(seconds: float) -> None:
             await holder[0].wait(seconds)
 
-        policy = RetryPolicy(timeout_s=3.0, backoff_s=0.01, backoff_max_s=0.05)
+        policy = RetryPolicy(timeout_s=1.0, backoff_s=0.01, backoff_max_s=0.05)
         record = SendRecord(provider, policy, sleep=wait)
         sms, voice = channels(provider, server, record)
         engine = EscalationEngine(

@@ -164,3 +164,17 @@ async def test_an_unanswered_aliyun_voice_call_moves_on_to_the_next_contact(rig:
     assert len(rig.server.calls_to(SECOND[3:])) == 1
     calls = [d for d in await rig.timeline(alert.id, "delivery") if d["kind"] == "voice"]
     assert [c["status"] for c in calls][:1] == ["no-answer"] and calls[0]["recipient"] == FIRST
+
+
+async def test_a_send_without_an_answer_is_not_sent_again_and_moves_on(rig: Rig) -> None:
+    """The request went out but no answer came within the timeout: it may have
+    reached the phone, and neither provider de-duplicates, so it is not sent again;
+    the step goes to the next contact instead."""
+    await rig.home()
+    rig.server.delay_next(1, rig.record.policy.timeout_s + 1.5)
+    alert = await rig.raise_alert()
+    await rig.engine.run_due()
+    await rig.engine.run_due()
+    assert [s.phone[-11:] for s in rig.server.sent] == [FIRST[3:], SECOND[3:]]
+    notified = await rig.timeline(alert.id, "notified")
+    assert notified[0]["status"] == "failed" and "not sent again" in str(notified[0]["error"])
