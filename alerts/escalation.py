@@ -459,6 +459,7 @@ class EscalationEngine(DeliveryEventsMixin):
             send.channel,
             send.language,
             summary=decision == "summary",
+            round=step.round,
         )  # for template-only providers (Aliyun, Tencent); Twilio sends ``body``
         outbound = Outbound(
             alert_id=ctx.alert.id,

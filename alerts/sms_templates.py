@@ -20,7 +20,7 @@ from typing import Any
 
 from alerts import messages
 from alerts.escalation_texts import AlertContext
-from eldercare.domain import AlertKind
+from eldercare.domain import AlertKind, AlertStatus, Outcome
 
 PROVIDERS = ("aliyun", "tencent")
 KINDS = (
@@ -31,9 +31,10 @@ KINDS = (
     "supervisor",
     "not_on_site",
     "window_warning",
+    "all_clear",
     "voice",
 )
-VARIABLES = frozenset({"who", "what", "time", "phone", "id", "count"})
+VARIABLES = frozenset({"who", "what", "time", "state", "result", "phone", "id", "count"})
 LANGUAGES = (messages.ZH, messages.EN)
 SEGMENT_UCS2 = 70
 _VAR = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_]*)\}")
@@ -42,6 +43,8 @@ _LONGEST_SAMPLE = {
     "who": "欧阳秀英",  # a four-character name; longer ones are cut to param_max_chars
     "what": max((messages.what_text(messages.ZH, k) for k in AlertKind), key=len),
     "time": "23:59",
+    "state": max((messages.state_text(messages.ZH, s) for s in AlertStatus), key=len),
+    "result": max((messages.outcome_text(messages.ZH, o, short=True) for o in Outcome), key=len),
     "phone": "057100000000",
     "id": "#99999",
     "count": "99",
@@ -221,11 +224,14 @@ def template_call(
     language: str,
     *,
     summary: bool = False,
+    round: int = 0,
 ) -> tuple[str, dict[str, str]]:
     """Which template an escalation message uses, and its values (not yet cut).
 
     ``repeat`` is the family alert text of a step that stops on acknowledgement
-    (so "not yet acknowledged" is true when it goes out); ``alert`` the others."""
+    (so "not yet acknowledged" is true when it goes out) or of a later round;
+    ``alert`` the others. The engine's no-repeat rule compares its own (Twilio)
+    texts, so a number that got the alert text is not sent the repeat either."""
     a = ctx.alert
     values = {
         "who": ctx.who,
@@ -234,15 +240,19 @@ def template_call(
         "phone": national(ctx.centre_phone),
         "id": f"#{a.id}",
         "count": "1",
+        "state": messages.state_text(language, a.status),
+        "result": messages.outcome_text(language, a.outcome or Outcome.HANDLED, short=True),
     }
     if summary:
         return "summary", values
+    if message == "all_clear":
+        return "all_clear", values
     if message == "window_breached":
         return "window_breached", {**values, "time": _hhmm(a.response_deadline, ctx)}
     if recipient_kind == "family":
         if channel == "voice":
             return "voice", values
-        return ("repeat" if unless == "acknowledged" else "alert"), values
+        return ("repeat" if unless == "acknowledged" or round > 0 else "alert"), values
     if message == "window_warning":
         return "window_warning", {**values, "time": _hhmm(a.response_deadline, ctx)}
     if message == "not_on_site":

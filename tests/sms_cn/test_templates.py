@@ -67,6 +67,10 @@ def test_repeat_is_the_step_that_stops_on_acknowledgement() -> None:
     ctx = AlertContext(_alert(AlertKind.SOS), "王家", ZoneInfo("Asia/Shanghai"), "+8657100000000")
     assert template_call(ctx, "alert", "none", "family", "sms", "zh-CN")[0] == "alert"
     assert template_call(ctx, "alert", "acknowledged", "family", "sms", "zh-CN")[0] == "repeat"
+    assert template_call(ctx, "alert", "none", "family", "sms", "zh-CN", round=1)[0] == "repeat"
+    kind, values = template_call(ctx, "all_clear", "none", "family", "sms", "zh-CN")
+    assert kind == "all_clear" and values["result"] == "已处理完毕"
+    assert values["state"] == "正在通知护理中心"  # said only once true: the alert is open
     assert template_call(ctx, "alert", "none", "family", "voice", "zh-CN")[0] == "voice"
     assert (
         template_call(ctx, "alert", "none", "family", "sms", "zh-CN", summary=True)[0] == "summary"

@@ -22,7 +22,8 @@ async def test_a_raised_alert_sends_one_message_per_step(rig: Rig) -> None:
     assert len(rig.server.sent) == 1 and len(first) == 1
     sms = first[0]
     assert sms.text.startswith("【颐养安】王家于") and "按下了紧急呼叫" in sms.text
-    assert sms.text.endswith("电话057100000000") and len(sms.text) <= 70  # one segment
+    assert "正在通知护理中心，电话057100000000，回复1表示收到" in sms.text  # said once true
+    assert len(sms.text) <= 70  # one segment
     assert sms.session == f"a{alert.id}.critical.family_first.r0.c1"
     await rig.settle()
     assert [d["status"] for d in await rig.timeline(alert.id, "delivery")] == ["delivered"]
@@ -30,12 +31,11 @@ async def test_a_raised_alert_sends_one_message_per_step(rig: Rig) -> None:
     rig.advance(61)  # the +60 s step: every contact, "not yet acknowledged"
     await rig.engine.run_due()
     await rig.engine.run_due()
-    phones = sorted(s.phone for s in rig.server.sent)
-    assert len(phones) == 3 and len(set(phones)) == 2
-    repeat = next(s for s in rig.server.sent[1:] if s.phone == sms.phone)
-    assert repeat.text.startswith("【颐养安】提醒：") and "尚未确认" in repeat.text
+    assert [s.phone[-11:] for s in rig.server.sent] == [FIRST[3:], SECOND[3:]]  # #1 once
+    repeat = rig.server.sent[1]
+    assert repeat.text.startswith("【颐养安】王家于") and "护理中心尚未确认" in repeat.text
     notified = await rig.timeline(alert.id, "notified")
-    assert [n["status"] for n in notified] == ["sent", "sent", "sent"]
+    assert [n["status"] for n in notified] == ["sent", "sent"]
     assert notified[0]["text"] == sms.text  # the timeline shows what the phone shows
 
 
