@@ -178,3 +178,19 @@ async def test_a_send_without_an_answer_is_not_sent_again_and_moves_on(rig: Rig)
     assert [s.phone[-11:] for s in rig.server.sent] == [FIRST[3:], SECOND[3:]]
     notified = await rig.timeline(alert.id, "notified")
     assert notified[0]["status"] == "failed" and "not sent again" in str(notified[0]["error"])
+
+
+async def test_a_provider_error_is_retried_with_backoff_and_sent_once(rig: Rig) -> None:
+    await rig.home()
+    if rig.provider == "aliyun":
+        rig.server.fail_next(2, "ServiceUnavailable", "The request has failed.", status=503)
+    else:
+        rig.server.fail_next(2, "InternalError.Timeout", "Internal timeout.")
+    started = rig.clock.now()
+    alert = await rig.raise_alert()
+    await rig.engine.run_due()
+    assert [s.phone[-11:] for s in rig.server.sent] == [FIRST[3:]]
+    assert [n["status"] for n in await rig.timeline(alert.id, "notified")] == ["sent"]
+    assert len(rig.server.requests) == 3  # two refused, the third accepted
+    waited = (rig.clock.now() - started).total_seconds()
+    assert 0 < waited < 1  # jittered backoff of the test policy (10 ms doubling), no throttle wait
