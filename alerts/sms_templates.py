@@ -21,6 +21,7 @@ from typing import Any
 from alerts import messages
 from alerts.escalation_texts import AlertContext
 from eldercare.domain import AlertKind, AlertStatus, Outcome
+from eldercare.settings import SettingsError
 
 PROVIDERS = ("aliyun", "tencent")
 KINDS = (
@@ -51,8 +52,9 @@ _LONGEST_SAMPLE = {
 }
 
 
-class TemplateError(ValueError):
-    """The templates file is unusable; the message names the place."""
+class TemplateError(SettingsError):
+    """The templates file is unusable; the message names the place (a settings
+    error: the start stops with it, as for any bad setting)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,6 +186,13 @@ class Settings:
             "tencent": ("tencent_secret_id", "tencent_secret_key", "tencent_sms_sdk_app_id"),
             "console": (),
         }
+        for name in ("aliyun_sms_endpoint", "aliyun_voice_endpoint", "tencent_sms_endpoint"):
+            value = getattr(self, name)
+            scheme, sep, rest = value.partition("://")
+            if not value or (sep and (scheme not in ("http", "https") or not rest.strip("/"))):
+                raise SettingsError(
+                    f"{PREFIX}{name.upper()} must be a host or http(s)://host[:port], not {value!r}"
+                )
         if self.sms_provider is None:
             return
         if self.sms_provider not in needs:

@@ -118,6 +118,18 @@ def test_a_provider_without_its_credentials_stops_the_start() -> None:
         )
     with pytest.raises(SettingsError, match="must be one of"):
         Settings.load({"ELDERCARE_SMS_PROVIDER": "sinch"})
+    with pytest.raises(SettingsError, match="ELDERCARE_ALIYUN_SMS_ENDPOINT"):
+        Settings.load({"ELDERCARE_ALIYUN_SMS_ENDPOINT": "ftp://127.0.0.1:21"})
+
+
+def test_a_bad_templates_file_stops_the_start_with_its_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "t.toml"
+    bad.write_text("[aliyun]\n", "utf-8")
+    settings = Settings(
+        aliyun_access_key_id="k", aliyun_access_key_secret="s", sms_templates=str(bad)
+    )
+    with pytest.raises(SettingsError, match="sign_name"):
+        build_channels(settings)
 
 
 def test_console_and_twilio_alone_are_unchanged() -> None:
