@@ -494,7 +494,15 @@ class EscalationEngine(DeliveryEventsMixin):
             status=receipt.status,
         )
         sent_text = receipt.details.get("text", body)  # a template provider's rendered text
-        await self._notified(ctx.alert, step, send, receipt.status, receipt.provider_id, sent_text)
+        await self._notified(
+            ctx.alert,
+            step,
+            send,
+            receipt.status,
+            receipt.provider_id,
+            sent_text,
+            via=receipt.details.get("via"),
+        )
         self.metrics.inc("eldercare_notifications_total", channel=send.channel, status="ok")
         return "summary" if decision == "summary" else "sent"
 
@@ -518,9 +526,11 @@ class EscalationEngine(DeliveryEventsMixin):
         text: str,
         *,
         error: str | None = None,
+        via: str | None = None,
     ) -> None:
         details: dict[str, Any] = {
-            "channel": self.voice.name if send.channel == "voice" else self.sms.name,
+            # ``via``: the channel a router (alerts/sms_routing.py) chose for this person
+            "channel": via or (self.voice.name if send.channel == "voice" else self.sms.name),
             "kind": send.channel,
             "recipient": send.to_phone,
             "recipient_kind": send.recipient_kind,

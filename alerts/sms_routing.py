@@ -94,11 +94,17 @@ class SmsRouter:
         return self.centre
 
     async def send_sms(self, message: Outbound) -> Receipt:
-        return await self.sms[await self.provider_for(message)].send_sms(message)
+        channel = self.sms[await self.provider_for(message)]
+        receipt = await channel.send_sms(message)
+        receipt.details.setdefault("via", channel.name)  # the timeline names the provider used
+        return receipt
 
     async def call(self, message: Outbound) -> Receipt:
         provider = await self.provider_for(message)
-        return await self.voice[self.voice_for.get(provider, provider)].call(message)
+        channel = self.voice[self.voice_for.get(provider, provider)]
+        receipt = await channel.call(message)
+        receipt.details.setdefault("via", channel.name)
+        return receipt
 
     async def aclose(self) -> None:
         await close_channels(

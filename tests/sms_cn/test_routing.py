@@ -69,6 +69,7 @@ async def test_centre_provider_contact_override_and_overseas_number(store: Store
         mainland = await store.create_contact("h1", "Son", "+8613800000001", "zh-CN", 1)
         overseas = await store.create_contact("h1", "Daughter", "+14155550100", "en", 2)
         chosen = await store.create_contact("h1", "Niece", "+8613800000003", "zh-CN", 3, "tencent")
+        via: list[str] = []
         try:
             for i, c in enumerate([mainland, overseas, chosen]):
                 message = Outbound(
@@ -82,7 +83,7 @@ async def test_centre_provider_contact_override_and_overseas_number(store: Store
                     template="alert",
                     params=PARAMS,
                 )
-                await sms.send_sms(message)
+                via.append((await sms.send_sms(message)).details["via"])
             await voice.call(
                 Outbound(
                     1,
@@ -103,6 +104,7 @@ async def test_centre_provider_contact_override_and_overseas_number(store: Store
         assert [m.to for m in twilio.messages] == ["+14155550100"]  # the overseas child
         assert twilio.messages[0].body == "Eldercare: SOS"
         assert [s.phone for s in tencent.sent] == ["+8613800000003"]  # the override
+        assert via == ["aliyun_sms", "twilio_sms", "tencent_sms"]  # named on the timeline
 
 
 def test_a_provider_without_its_credentials_stops_the_start() -> None:
