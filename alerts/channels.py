@@ -2,8 +2,10 @@
 
 The escalation engine (``alerts/escalation*.py``) decides who gets what and
 when; a channel only delivers. Implementations: ``ConsoleSms`` (the default
-when no Twilio credentials are set) and the Twilio channels
-(``alerts/twilio_channels.py``).
+when no Twilio credentials are set), the Twilio channels
+(``alerts/twilio_channels.py``), Aliyun and Tencent Cloud
+(``alerts/aliyun_channels.py``, ``alerts/tencent_channels.py``) and the choice
+between them per contact (``alerts/sms_routing.py``).
 
 Errors::
 
@@ -55,6 +57,11 @@ class Outbound:
     contact_id: int | None = None
     status_callback: str | None = None
     """Where the provider posts delivery statuses (``{public_url}/twilio/sms/status``)."""
+    template: str | None = None
+    """For providers that send only registered templates (Aliyun, Tencent): the
+    message kind (``alert``, ``repeat``, ``window_breached``, ``summary``…, see
+    ``alerts/sms_templates.py``); ``params`` holds its values (who, what, time, phone…)."""
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ from alerts.escalation_people import (
 from alerts.escalation_texts import AlertContext, message_text, summary_text
 from alerts.events import AlertBus
 from alerts.policy import ALL_CLEAR, Policy, halted, stopped_by
+from alerts.sms_templates import template_call
 from eldercare.clock import Clock
 from eldercare.domain import Alert, AlertStatus, TimelineEntry
 from eldercare.metrics import Metrics
@@ -450,6 +451,16 @@ class EscalationEngine(DeliveryEventsMixin):
             self.metrics.inc("eldercare_notifications_total", channel=send.channel, status="quota")
             return "suppressed"
         body = summary_text(ctx, send.language) if decision == "summary" else send.body
+        template, params = template_call(
+            ctx,
+            step.message,
+            step.unless,
+            send.recipient_kind,
+            send.channel,
+            send.language,
+            summary=decision == "summary",
+            round=step.round,
+        )  # for template-only providers (Aliyun, Tencent); Twilio sends ``body``
         outbound = Outbound(
             alert_id=ctx.alert.id,
             step_key=send.key,
@@ -459,6 +470,8 @@ class EscalationEngine(DeliveryEventsMixin):
             recipient_kind=send.recipient_kind,
             contact_id=send.contact_id,
             status_callback=self._callback(send.channel),
+            template=template,
+            params=params,
         )
         try:
             receipt = await self._call(send.channel, outbound)
@@ -480,7 +493,16 @@ class EscalationEngine(DeliveryEventsMixin):
             provider_id=receipt.provider_id,
             status=receipt.status,
         )
-        await self._notified(ctx.alert, step, send, receipt.status, receipt.provider_id, body)
+        sent_text = receipt.details.get("text", body)  # a template provider's rendered text
+        await self._notified(
+            ctx.alert,
+            step,
+            send,
+            receipt.status,
+            receipt.provider_id,
+            sent_text,
+            via=receipt.details.get("via"),
+        )
         self.metrics.inc("eldercare_notifications_total", channel=send.channel, status="ok")
         return "summary" if decision == "summary" else "sent"
 
@@ -504,9 +526,11 @@ class EscalationEngine(DeliveryEventsMixin):
         text: str,
         *,
         error: str | None = None,
+        via: str | None = None,
     ) -> None:
         details: dict[str, Any] = {
-            "channel": self.voice.name if send.channel == "voice" else self.sms.name,
+            # ``via``: the channel a router (alerts/sms_routing.py) chose for this person
+            "channel": via or (self.voice.name if send.channel == "voice" else self.sms.name),
             "kind": send.channel,
             "recipient": send.to_phone,
             "recipient_kind": send.recipient_kind,

@@ -30,6 +30,7 @@ from alerts.lifecycle import IllegalTransition
 from dashboard_api import (
     auth,
     routes_alerts,
+    routes_cn_sms,
     routes_health,
     routes_registry,
     routes_reports,
@@ -141,6 +142,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(routes_reports.build_router(ctx, tokens))
     app.include_router(routes_health.build_router(ctx))
     app.include_router(routes_twilio.build_router(ctx))
+    app.include_router(routes_cn_sms.build_router(ctx))
     _document_errors(app)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)

@@ -271,12 +271,20 @@ class DeviceUpdate(_Update):
 # --- contacts -------------------------------------------------------------------
 
 
+SmsProvider = Literal["twilio", "aliyun", "tencent", "console"]
+SMS_PROVIDER_HELP = (
+    "this person's SMS provider; null = the centre's ELDERCARE_SMS_PROVIDER "
+    "(a number outside +86 goes through Twilio when it is configured)"
+)
+
+
 class ContactCreate(_Body):
     home_id: Id
     name: Name
     phone: Phone
     language: Language = "zh-CN"
     priority: int = Field(default=1, ge=1, le=1000, description="1 = called first")
+    sms_provider: SmsProvider | None = Field(default=None, description=SMS_PROVIDER_HELP)
 
 
 class ContactRead(_Read):
@@ -286,13 +294,16 @@ class ContactRead(_Read):
     phone: str
     language: str
     priority: int
+    sms_provider: str | None = None
 
 
 class ContactUpdate(_Update):
+    nullable: ClassVar[frozenset[str]] = frozenset({"sms_provider"})
     name: Name | None = None
     phone: Phone | None = None
     language: Language | None = None
     priority: int | None = Field(default=None, ge=1, le=1000)
+    sms_provider: SmsProvider | None = Field(default=None, description=SMS_PROVIDER_HELP)
 
 
 # --- users ----------------------------------------------------------------------

@@ -302,7 +302,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     async def create_contact(body: ContactCreate, _: Supervisor) -> ContactRead:
         await _referenced(store.get_home(body.home_id))
         contact = await store.create_contact(
-            body.home_id, body.name, body.phone, body.language, body.priority
+            body.home_id, body.name, body.phone, body.language, body.priority, body.sms_provider
         )
         return ContactRead.model_validate(contact)
 

@@ -18,7 +18,8 @@ from alerts.escalation import EscalationEngine
 from alerts.events import AlertBus
 from alerts.policy import load_policy
 from alerts.service import AlertService
-from alerts.twilio_channels import build_channels, close_channels
+from alerts.sms_routing import attach_store, build_channels
+from alerts.twilio_channels import close_channels
 from dashboard_api.app import create_app
 from dashboard_api.context import AppContext
 from detectors.runtime import DetectorRuntime
@@ -77,7 +78,8 @@ class Service:
         self.clock = clock or make_clock(settings.clock)
         self.metrics = Metrics()
         self.bus = AlertBus()
-        # Twilio when ELDERCARE_TWILIO_ACCOUNT_SID/_AUTH_TOKEN/_FROM are set, else the console.
+        # Twilio when ELDERCARE_TWILIO_ACCOUNT_SID/_AUTH_TOKEN/_FROM are set, else the console;
+        # Aliyun / Tencent Cloud beside it per ELDERCARE_SMS_PROVIDER and contacts' overrides.
         if sms is None or voice is None:
             built_sms, built_voice = build_channels(settings)
             sms, voice = sms or built_sms, voice or built_voice
@@ -115,6 +117,7 @@ class Service:
         except BaseException:
             await self._store.close()
             raise
+        attach_store(self._store, self.sms, self.voice)  # contacts' provider overrides
         registry = RegistryCache(self._store)
         await registry.load()
         priority = Priority()

@@ -165,6 +165,9 @@ class Contact:
     phone: str
     language: str = "zh-CN"
     priority: int = 1
+    sms_provider: str | None = None
+    """``twilio``, ``aliyun``, ``tencent`` or ``console`` for this person only; None =
+    the centre's provider (alerts/sms_routing.py)."""
 
 
 @dataclass(frozen=True, slots=True)

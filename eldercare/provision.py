@@ -350,7 +350,9 @@ async def apply(plan: Plan, store: Store) -> Result:
                 unchanged += 1
         else:
             c = contact
-            await store.create_contact(c.home_id, c.name, c.phone, c.language, c.priority)
+            await store.create_contact(
+                c.home_id, c.name, c.phone, c.language, c.priority, c.sms_provider
+            )
             created += 1
     return Result(created, updated, unchanged)
 

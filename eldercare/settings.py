@@ -102,6 +102,23 @@ class Settings:
     """Messages one device may send at once before ``device_rate`` applies."""
     dead_letter_max_payload: int = 4096
     """Bytes of a refused payload kept in its dead letter (its length is kept too)."""
+    # SMS providers in mainland China (README "SMS in mainland China: Aliyun, Tencent Cloud")
+    sms_provider: str | None = None
+    """``twilio``, ``aliyun``, ``tencent`` or ``console``; unset = Twilio if configured."""
+    sms_templates: str | None = None
+    """Path of the Aliyun/Tencent templates TOML; unset = alerts/templates/sms_cn.toml."""
+    sms_callback_token: str | None = None
+    """Secret path segment of the Aliyun/Tencent report and reply URLs."""
+    aliyun_access_key_id: str | None = None
+    aliyun_access_key_secret: str | None = None
+    aliyun_sms_endpoint: str = "dysmsapi.aliyuncs.com"
+    aliyun_voice_endpoint: str = "dyvmsapi.aliyuncs.com"
+    aliyun_voice_show_number: str | None = None
+    tencent_secret_id: str | None = None
+    tencent_secret_key: str | None = None
+    tencent_sms_sdk_app_id: str | None = None
+    tencent_sms_endpoint: str = "sms.tencentcloudapi.com"
+    tencent_region: str = "ap-guangzhou"
 
     @classmethod
     def load(
@@ -173,6 +190,34 @@ class Settings:
             )
         if self.dead_letter_max_payload < 0:
             raise SettingsError("ELDERCARE_DEAD_LETTER_MAX_PAYLOAD must not be negative")
+        self._validate_sms_provider()
+
+    def _validate_sms_provider(self) -> None:
+        needs = {
+            "twilio": ("twilio_account_sid", "twilio_auth_token", "twilio_from"),
+            "aliyun": ("aliyun_access_key_id", "aliyun_access_key_secret"),
+            "tencent": ("tencent_secret_id", "tencent_secret_key", "tencent_sms_sdk_app_id"),
+            "console": (),
+        }
+        for name in ("aliyun_sms_endpoint", "aliyun_voice_endpoint", "tencent_sms_endpoint"):
+            value = getattr(self, name)
+            scheme, sep, rest = value.partition("://")
+            if not value or (sep and (scheme not in ("http", "https") or not rest.strip("/"))):
+                raise SettingsError(
+                    f"{PREFIX}{name.upper()} must be a host or http(s)://host[:port], not {value!r}"
+                )
+        if self.sms_provider is None:
+            return
+        if self.sms_provider not in needs:
+            raise SettingsError(
+                f"ELDERCARE_SMS_PROVIDER must be one of {', '.join(needs)}, "
+                f"not {self.sms_provider!r}"
+            )
+        missing = [PREFIX + n.upper() for n in needs[self.sms_provider] if not getattr(self, n)]
+        if missing:
+            raise SettingsError(
+                f"ELDERCARE_SMS_PROVIDER={self.sms_provider} needs {', '.join(missing)}"
+            )
 
     def broker(self) -> BrokerAddress:
         """The external broker of ELDERCARE_MQTT_URL, or the embedded one (3.1.1)."""

@@ -89,6 +89,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--account-sid", default=None, help="default ELDERCARE_TWILIO_ACCOUNT_SID")
     p.add_argument("--auth-token", default=None, help="default ELDERCARE_TWILIO_AUTH_TOKEN")
 
+    for provider, what in (("aliyun", "SMS and voice"), ("tencent", "Cloud SMS")):
+        p = simsub.add_parser(
+            f"{provider}-server",
+            help=f"a local {provider.capitalize()} {what} look-alike (signed API, pushes)",
+        )
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=0, help="default: a free port")
+        p.add_argument(
+            "--no-push", action="store_true", help="do not push reports/replies to the service"
+        )
+
 
 def _api_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api", default=None, help="API base URL (default from settings)")
@@ -119,6 +130,37 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     return fields
 
 
+async def _cn_server(args: argparse.Namespace, settings: Settings) -> None:
+    """The look-alike with the service's credentials; reports and replies pushed to
+    ``ELDERCARE_PUBLIC_URL`` with ``ELDERCARE_SMS_CALLBACK_TOKEN`` (when set)."""
+    s, base, token = settings, settings.public_url.rstrip("/"), settings.sms_callback_token
+    push = token is not None and not args.no_push
+    if args.sim_command == "aliyun-server":
+        from simulators import aliyun_server
+
+        await aliyun_server.serve_forever(
+            s.aliyun_access_key_id or "LTAIlocal",
+            s.aliyun_access_key_secret or "local-secret",
+            args.host,
+            args.port,
+            f"{base}/aliyun/sms/report/{token}" if push else None,
+            f"{base}/aliyun/sms/up/{token}" if push else None,
+            f"{base}/aliyun/voice/report/{token}" if push else None,
+        )
+        return
+    from simulators import tencent_server
+
+    await tencent_server.serve_forever(
+        s.tencent_secret_id or "AKIDlocal",
+        s.tencent_secret_key or "local-secret",
+        s.tencent_sms_sdk_app_id or "1400000000",
+        args.host,
+        args.port,
+        f"{base}/tencent/sms/status/{token}" if push else None,
+        f"{base}/tencent/sms/reply/{token}" if push else None,
+    )
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.sim_command == "twilio-server":
         from simulators.twilio_server import new_sid, serve_forever
@@ -129,6 +171,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             args.host,
             args.port,
         )
+        return 0
+    if args.sim_command in ("aliyun-server", "tencent-server"):
+        await _cn_server(args, settings)
         return 0
     b = settings.broker()
     if args.sim_command == "provision":

@@ -22,7 +22,7 @@ UPDATABLE: dict[str, frozenset[str]] = {
     "homes": frozenset({"name", "address", "timezone", "rules"}),
     "residents": frozenset({"home_id", "name", "limits"}),
     "devices": frozenset({"home_id", "kind", "resident_id", "location"}),
-    "contacts": frozenset({"home_id", "name", "phone", "language", "priority"}),
+    "contacts": frozenset({"home_id", "name", "phone", "language", "priority", "sms_provider"}),
     "users": frozenset({"password_hash", "role", "phone"}),
 }
 

@@ -118,7 +118,15 @@ def _device(r: Row) -> Device:
 
 
 def _contact(r: Row) -> Contact:
-    return Contact(r["id"], r["home_id"], r["name"], r["phone"], r["language"], r["priority"])
+    return Contact(
+        r["id"],
+        r["home_id"],
+        r["name"],
+        r["phone"],
+        r["language"],
+        r["priority"],
+        r["sms_provider"],
+    )
 
 
 def _user(r: Row) -> User:

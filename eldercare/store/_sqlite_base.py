@@ -118,7 +118,13 @@ def _device(row: sqlite3.Row) -> Device:
 
 def _contact(row: sqlite3.Row) -> Contact:
     return Contact(
-        row["id"], row["home_id"], row["name"], row["phone"], row["language"], row["priority"]
+        row["id"],
+        row["home_id"],
+        row["name"],
+        row["phone"],
+        row["language"],
+        row["priority"],
+        row["sms_provider"],
     )
 
 

@@ -264,7 +264,13 @@ class Store(Protocol):
     async def delete_device(self, device_id: str) -> None: ...
 
     async def create_contact(
-        self, home_id: str, name: str, phone: str, language: str, priority: int
+        self,
+        home_id: str,
+        name: str,
+        phone: str,
+        language: str,
+        priority: int,
+        sms_provider: str | None = None,
     ) -> Contact:
         """The id is made by the store."""
         ...

@@ -233,15 +233,21 @@ class PostgresStore(
     # --- contacts -------------------------------------------------------------------
 
     async def create_contact(
-        self, home_id: str, name: str, phone: str, language: str, priority: int
+        self,
+        home_id: str,
+        name: str,
+        phone: str,
+        language: str,
+        priority: int,
+        sms_provider: str | None = None,
     ) -> Contact:
         async with self._tx() as conn:
             await _check_home(conn, home_id, "the contact")
             row = await _row(
                 conn,
-                "INSERT INTO contacts (home_id, name, phone, language, priority)"
-                " VALUES (%s, %s, %s, %s, %s) RETURNING *",
-                (home_id, name, phone, language, priority),
+                "INSERT INTO contacts (home_id, name, phone, language, priority, sms_provider)"
+                " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+                (home_id, name, phone, language, priority, sms_provider),
             )
             assert row is not None
             return _contact(row)

@@ -233,22 +233,36 @@ class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteMqttCreden
     # --- contacts -------------------------------------------------------------------
 
     async def create_contact(
-        self, home_id: str, name: str, phone: str, language: str, priority: int
+        self,
+        home_id: str,
+        name: str,
+        phone: str,
+        language: str,
+        priority: int,
+        sms_provider: str | None = None,
     ) -> Contact:
-        return await self._run(self._create_contact, home_id, name, phone, language, priority)
+        return await self._run(
+            self._create_contact, home_id, name, phone, language, priority, sms_provider
+        )
 
     def _create_contact(
-        self, home_id: str, name: str, phone: str, language: str, priority: int
+        self,
+        home_id: str,
+        name: str,
+        phone: str,
+        language: str,
+        priority: int,
+        sms_provider: str | None,
     ) -> Contact:
         with self._tx() as conn:
             self._check_home(home_id, "the contact")
             cur = conn.execute(
-                "INSERT INTO contacts (home_id, name, phone, language, priority)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (home_id, name, phone, language, priority),
+                "INSERT INTO contacts (home_id, name, phone, language, priority, sms_provider)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (home_id, name, phone, language, priority, sms_provider),
             )
             assert cur.lastrowid is not None
-            return Contact(cur.lastrowid, home_id, name, phone, language, priority)
+            return Contact(cur.lastrowid, home_id, name, phone, language, priority, sms_provider)
 
     async def get_contact(self, contact_id: int) -> Contact:
         return await self._run(self._get_contact, contact_id)
