@@ -62,6 +62,12 @@ ROLES: dict[tuple[str, str], str] = {
     ("POST", "/twilio/sms/status"): TWILIO,
     ("POST", "/twilio/sms/inbound"): TWILIO,
     ("POST", "/twilio/voice/status"): TWILIO,
+    # Aliyun and Tencent Cloud sign no pushes: a secret token in the path, else 403.
+    ("POST", "/aliyun/sms/report/{token}"): TWILIO,
+    ("POST", "/aliyun/sms/up/{token}"): TWILIO,
+    ("POST", "/aliyun/voice/report/{token}"): TWILIO,
+    ("POST", "/tencent/sms/status/{token}"): TWILIO,
+    ("POST", "/tencent/sms/reply/{token}"): TWILIO,
 }
 BELOW = {SUP: Role.OPERATOR, ADMIN: Role.SUPERVISOR}
 SAMPLE = {
@@ -71,6 +77,7 @@ SAMPLE = {
     "device_id": "d1",
     "contact_id": "1",
     "username": "someone",
+    "token": "not-the-callback-token",
 }
 
 
