@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "ELDERCARE_"
+MIN_SECRET_KEY_BYTES = 32
+"""HS256 keys shorter than the hash's 32 bytes are refused (RFC 7518 §3.2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,7 @@ class Settings:
     admin_password: str | None = None
     # Extensions (documented in the README)
     secret_key: str | None = None
-    """Signs API tokens; unset = a random key per process (tokens end at restart)."""
+    """Signs API tokens (at least 32 bytes); unset = one generated once, kept in the store."""
     token_ttl: float = 12 * 3600.0
     mqtt_client_id: str = "eldercare-gateway"
     """Fixed, so the broker keeps the gateway's persistent session across restarts."""
@@ -104,6 +106,7 @@ class Settings:
         return replace(self, **changes)
 
     def validate(self) -> None:
+        check_secret_key(self.secret_key)
         if self.clock not in ("wall", "event"):
             raise SettingsError(f"ELDERCARE_CLOCK must be 'wall' or 'event', not {self.clock!r}")
         try:
@@ -150,6 +153,17 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def check_secret_key(key: str | None) -> None:
+    """Refuse a signing key shorter than MIN_SECRET_KEY_BYTES (None: use the stored one)."""
+    if key is not None and len(key.encode()) < MIN_SECRET_KEY_BYTES:
+        raise SettingsError(
+            f"ELDERCARE_SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes, not "
+            f"{len(key.encode())}: make one with `python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`, or leave it unset (a key is then "
+            "generated once and kept in the database)"
+        )
 
 
 def _convert(name: str, annotation: Any, raw: Any) -> Any:

@@ -17,8 +17,7 @@ class SQLiteAuth(SQLiteBase):
     def _revoke_tokens(self, username: str) -> User:
         with self._tx() as conn:
             row = conn.execute(
-                "UPDATE users SET token_version = token_version + 1 WHERE username = ?"
-                " RETURNING *",
+                "UPDATE users SET token_version = token_version + 1 WHERE username = ? RETURNING *",
                 (username,),
             ).fetchone()
             if row is None:

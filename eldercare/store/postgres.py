@@ -74,9 +74,7 @@ from eldercare.store.base import (
 )
 
 
-class PostgresStore(
-    PostgresAuth, PostgresApi, PostgresEscalation, PostgresDetectors, PostgresBase
-):
+class PostgresStore(PostgresAuth, PostgresApi, PostgresEscalation, PostgresDetectors, PostgresBase):
     """The production store; create it with ``await PostgresStore.open(url)``."""
 
     # --- homes ----------------------------------------------------------------------
@@ -281,7 +279,13 @@ class PostgresStore(
             await conn.execute(
                 "INSERT INTO users (username, password_hash, role, phone, token_version)"
                 " VALUES (%s, %s, %s, %s, %s)",
-                (user.username, user.password_hash, user.role.value, user.phone, user.token_version),
+                (
+                    user.username,
+                    user.password_hash,
+                    user.role.value,
+                    user.phone,
+                    user.token_version,
+                ),
             )
         return user
 

@@ -292,7 +292,13 @@ class SQLiteStore(SQLiteAuth, SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLi
             conn.execute(
                 "INSERT INTO users (username, password_hash, role, phone, token_version)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (user.username, user.password_hash, user.role.value, user.phone, user.token_version),
+                (
+                    user.username,
+                    user.password_hash,
+                    user.role.value,
+                    user.phone,
+                    user.token_version,
+                ),
             )
         return user
 
