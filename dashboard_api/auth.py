@@ -1,17 +1,18 @@
 """Bearer tokens: the OAuth2 password flow, renewal, logout and role checks.
 
 Tokens are HS256 JWTs carrying the username (``sub``), the account's token
-version (``ver``) and an expiry. They are signed with ``ELDERCARE_SECRET_KEY``
-or, when it is unset, with a key generated once and kept in the store
-(``service_secrets``), so tokens outlive a restart and every instance accepts
-them.
+version (``ver``), the session (``sid``, made at login, kept by renewals) and
+an expiry. They are signed with ``ELDERCARE_SECRET_KEY`` or, when it is unset,
+with a key generated once and kept in the store (``service_secrets``), so
+tokens outlive a restart and every instance accepts them.
 
-The account is read from the store on every request: a deleted account, or a
-token version that moved on (a logout, a password or role change), ends the
-token at once. An open live stream of that account is closed too: at once in
-this process, within one keep-alive interval on other instances (the stream
-re-reads the account). ``POST /api/v1/auth/renew`` trades a valid token for a
-fresh one, so a wall screen that renews stays signed in.
+The account is read from the store on every request: a deleted account, a
+token version that moved on (a password or role change, a revocation), or a
+session ended by a logout, ends the token at once. An open live stream of
+that account (or session) is closed too: at once in this process, within one
+keep-alive interval on other instances (the stream re-reads the account).
+``POST /api/v1/auth/renew`` trades a valid token for a fresh one, so a wall
+screen that renews stays signed in.
 
 Failed logins are throttled per (username, address) and per address
 (``dashboard_api.ratelimit``): 429 with ``Retry-After``; never for everyone.
@@ -26,7 +27,8 @@ import json
 import secrets
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import jwt
@@ -53,6 +55,14 @@ _ENDED = (
 ).encode()
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A checked token: whose it is and which login it comes from."""
+
+    user: User
+    sid: str
+
+
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers=_CHALLENGE)
 
@@ -72,7 +82,8 @@ class Auth:
         check_secret_key(ctx.settings.secret_key)
         self._key: str | None = ctx.settings.secret_key
         self._ttl = int(ctx.settings.token_ttl)
-        self._streams: dict[str, set[asyncio.Event]] = {}
+        self._streams: dict[str, dict[asyncio.Event, str]] = {}
+        """username → the open live streams' end signals and their sessions"""
         self._scheme = OAuth2PasswordBearer(
             tokenUrl=TOKEN_PATH,
             auto_error=False,
@@ -95,11 +106,13 @@ class Auth:
             )
         return self._key
 
-    async def issue(self, user: User) -> str:
+    async def issue(self, user: User, sid: str | None = None) -> str:
+        """A token for ``user``: a new session, or a renewal of session ``sid``."""
         now = int(time.time())
         claims = {
             "sub": user.username,
             "ver": user.token_version,
+            "sid": sid or secrets.token_urlsafe(12),
             "iat": now,
             "exp": now + self._ttl,
         }
@@ -116,6 +129,9 @@ class Auth:
         return user if ok else None
 
     async def user_for(self, token: str | None) -> User:
+        return (await self.session_for(token)).user
+
+    async def session_for(self, token: str | None) -> Session:
         if not token:
             raise _unauthorized("not authenticated: send Authorization: Bearer <token>")
         try:
@@ -123,7 +139,7 @@ class Auth:
                 token,
                 await self._signing_key(),
                 algorithms=[ALGORITHM],
-                options={"require": ["exp", "sub", "ver"]},
+                options={"require": ["exp", "sub", "ver", "sid"]},
             )
         except jwt.ExpiredSignatureError as exc:
             raise _unauthorized("token expired: log in again") from exc
@@ -133,40 +149,55 @@ class Auth:
             user = await self._ctx.store.get_user(str(claims["sub"]))
         except NotFound as exc:
             raise _unauthorized("this account no longer exists") from exc
-        if claims["ver"] != user.token_version:
+        sid = str(claims["sid"])
+        if claims["ver"] != user.token_version or await self._ctx.store.session_ended(sid):
             raise _unauthorized(
                 "this session has ended (logged out, or the password or role changed): log in again"
             )
-        return user
+        return Session(user, sid)
 
     # --- ending sessions ---------------------------------------------------------------
 
     async def revoke(self, username: str) -> None:
-        """End every token of the account (a logout) and close its live streams."""
+        """End every token of the account and close its live streams."""
         await self._ctx.store.revoke_tokens(username)
         self.sessions_ended(username)
 
-    def sessions_ended(self, username: str) -> None:
-        """The account's tokens no longer work (revoked, changed, deleted): close its
-        live streams in this process now."""
-        for ended in self._streams.pop(username, set()):
-            ended.set()
+    async def log_out(self, session: Session) -> None:
+        """End one session (its tokens and live streams); the account's others go on."""
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=self._ttl + 60)
+        await self._ctx.store.end_session(session.sid, session.user.username, now, until)
+        self.sessions_ended(session.user.username, session.sid)
 
-    async def _still_allowed(self, user: User, role: Role) -> bool:
+    def sessions_ended(self, username: str, sid: str | None = None) -> None:
+        """The account's tokens (or session ``sid``'s) no longer work: close those
+        live streams in this process now."""
+        streams = self._streams.get(username, {})
+        for ended, of in list(streams.items()):
+            if sid is None or of == sid:
+                ended.set()
+
+    async def _still_allowed(self, session: Session, role: Role) -> bool:
         try:
-            now = await self._ctx.store.get_user(user.username)
+            now = await self._ctx.store.get_user(session.user.username)
         except NotFound:
             return False
-        return now.token_version == user.token_version and now.role.allows(role)
+        return (
+            now.token_version == session.user.token_version
+            and now.role.allows(role)
+            and not await self._ctx.store.session_ended(session.sid)
+        )
 
     async def guard_stream(
-        self, user: User, role: Role, chunks: AsyncGenerator[bytes, None], recheck_s: float
+        self, session: Session, role: Role, chunks: AsyncGenerator[bytes, None], recheck_s: float
     ) -> AsyncGenerator[bytes, None]:
         """Pass ``chunks`` on until the account's access ends, then send an ``ended``
         event and stop. Ends at once on ``sessions_ended`` here; the account is
         re-read from the store every ``recheck_s`` (for changes made elsewhere)."""
         ended = asyncio.Event()
-        self._streams.setdefault(user.username, set()).add(ended)
+        username = session.user.username
+        self._streams.setdefault(username, {})[ended] = session.sid
         stop = asyncio.create_task(ended.wait())
         step: asyncio.Task[bytes] | None = None
         loop = asyncio.get_running_loop()
@@ -188,7 +219,7 @@ class Auth:
                     return
                 if loop.time() >= checked + recheck_s:
                     checked = loop.time()
-                    if not await self._still_allowed(user, role):
+                    if not await self._still_allowed(session, role):
                         yield _ENDED
                         return
                 if step in done:
@@ -199,11 +230,11 @@ class Auth:
                     step = None
                     yield chunk
         finally:
-            waiting = self._streams.get(user.username)
+            waiting = self._streams.get(username)
             if waiting is not None:
-                waiting.discard(ended)
+                waiting.pop(ended, None)
                 if not waiting:
-                    del self._streams[user.username]
+                    del self._streams[username]
             stop.cancel()
             if step is not None:
                 step.cancel()
@@ -225,8 +256,20 @@ class Auth:
 
         return dependency
 
-    def require_stream(self, role: Role) -> Callable[..., Awaitable[User]]:
-        """Like ``require``, but also takes the token as ``?access_token=``."""
+    def require_session(self, role: Role) -> Callable[..., Awaitable[Session]]:
+        """Like ``require``, but yields the session (account and login)."""
+        scheme = self._scheme
+
+        async def dependency(token: Annotated[str | None, Depends(scheme)]) -> Session:
+            session = await self.session_for(token)
+            if not session.user.role.allows(role):
+                raise _forbidden(session.user, role)
+            return session
+
+        return dependency
+
+    def require_stream(self, role: Role) -> Callable[..., Awaitable[Session]]:
+        """Like ``require_session``, but also takes the token as ``?access_token=``."""
         scheme = self._scheme
 
         async def dependency(
@@ -238,18 +281,18 @@ class Auth:
                     "(browser EventSource). Only this endpoint takes it."
                 ),
             ] = None,
-        ) -> User:
-            user = await self.user_for(header_token or access_token)
-            if not user.role.allows(role):
-                raise _forbidden(user, role)
-            return user
+        ) -> Session:
+            session = await self.session_for(header_token or access_token)
+            if not session.user.role.allows(role):
+                raise _forbidden(session.user, role)
+            return session
 
         return dependency
 
 
 def build_router(auth: Auth) -> APIRouter:
     router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-    Signed = Annotated[User, Depends(auth.require(Role.OPERATOR))]
+    Signed = Annotated[Session, Depends(auth.require_session(Role.OPERATOR))]
 
     @router.post(
         "/token",
@@ -295,17 +338,27 @@ def build_router(auth: Auth) -> APIRouter:
         summary="Renew a token",
         responses={401: {"description": "The token is expired, revoked or invalid"}},
     )
-    async def renew(user: Signed) -> Token:
+    async def renew(session: Signed) -> Token:
         """A valid token → a new one with a fresh expiry (same account, same
         session). The screen renews at half the token's life, so it stays
         signed in; a logout, a password or role change ends renewals too."""
-        return Token(access_token=await auth.issue(user), expires_in=auth.ttl)
+        token = await auth.issue(session.user, session.sid)
+        return Token(access_token=token, expires_in=auth.ttl)
 
-    @router.post("/logout", status_code=204, summary="Log out everywhere")
-    async def logout(user: Signed) -> Response:
-        """Ends every token of this account (on every screen and device) and
-        closes its live streams."""
-        await auth.revoke(user.username)
+    @router.post("/logout", status_code=204, summary="Log out")
+    async def logout(
+        session: Signed,
+        everywhere: Annotated[
+            bool, Query(description="end every session of this account, not only this one")
+        ] = False,
+    ) -> Response:
+        """Ends this session: its tokens (and renewals) stop working and its live
+        streams close; the account's other screens stay signed in. With
+        `?everywhere=true`, every session of the account ends."""
+        if everywhere:
+            await auth.revoke(session.user.username)
+        else:
+            await auth.log_out(session)
         return Response(status_code=204)
 
     return router

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from alerts.events import AlertBus, AlertEvent
 from alerts.lifecycle import IllegalTransition, check_transition
-from dashboard_api.auth import Auth
+from dashboard_api.auth import Auth, Session
 from dashboard_api.context import AppContext
 from dashboard_api.models import (
     MAX_ROW_ID,
@@ -123,7 +123,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
     Operator = Annotated[User, Depends(auth.require(Role.OPERATOR))]
     AlertId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the alert's id")]
-    StreamOperator = Annotated[User, Depends(auth.require_stream(Role.OPERATOR))]
+    StreamOperator = Annotated[Session, Depends(auth.require_stream(Role.OPERATOR))]
 
     @router.get("", response_model=AlertPage, summary="List alerts, newest first")
     async def list_alerts(
@@ -160,7 +160,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         responses={200: {"content": {"text/event-stream": {}}}},
     )
     async def stream(
-        user: StreamOperator,
+        session: StreamOperator,
         last_event_id: Annotated[
             str | None,
             Header(
@@ -184,7 +184,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         or role change, deletion) the stream sends `ended` and closes."""
         events = event_stream(ctx.bus, ctx.sse_keepalive_s, last_event_id)
         return StreamingResponse(
-            auth.guard_stream(user, Role.OPERATOR, events, ctx.sse_keepalive_s),
+            auth.guard_stream(session, Role.OPERATOR, events, ctx.sse_keepalive_s),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

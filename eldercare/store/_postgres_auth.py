@@ -30,6 +30,22 @@ class PostgresAuth(PostgresBase):
             raise NotFound(f"no user {username!r}")
         return _user(row)
 
+    async def end_session(self, sid: str, username: str, at: datetime, until: datetime) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                "DELETE FROM ended_sessions WHERE expires_at < %s", (require_aware(at),)
+            )
+            await conn.execute(
+                "INSERT INTO ended_sessions (sid, username, ended_at, expires_at)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (sid) DO NOTHING",
+                (sid, username, at, require_aware(until)),
+            )
+
+    async def session_ended(self, sid: str) -> bool:
+        async with self._tx() as conn:
+            row = await _row(conn, "SELECT 1 FROM ended_sessions WHERE sid = %s", (sid,))
+        return row is not None
+
     async def get_or_create_secret(self, name: str, candidate: str, at: datetime) -> str:
         async with self._tx() as conn:
             row = await _row(conn, _SECRET_SQL, (name, candidate, require_aware(at), name))

@@ -24,6 +24,22 @@ class SQLiteAuth(SQLiteBase):
                 raise NotFound(f"no user {username!r}")
             return _user(row)
 
+    async def end_session(self, sid: str, username: str, at: datetime, until: datetime) -> None:
+        await self._run(self._end_session, sid, username, _ts(at), _ts(until))
+
+    def _end_session(self, sid: str, username: str, at: str, until: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM ended_sessions WHERE expires_at < ?", (at,))
+            conn.execute(
+                "INSERT INTO ended_sessions (sid, username, ended_at, expires_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (sid) DO NOTHING",
+                (sid, username, at, until),
+            )
+
+    async def session_ended(self, sid: str) -> bool:
+        sql = "SELECT 1 FROM ended_sessions WHERE sid = ?"
+        return await self._run(lambda: self._conn.execute(sql, (sid,)).fetchone() is not None)
+
     async def get_or_create_secret(self, name: str, candidate: str, at: datetime) -> str:
         return await self._run(self._get_or_create_secret, name, candidate, _ts(at))
 

@@ -279,8 +279,15 @@ class Store(Protocol):
     # --- sign-in (dashboard_api/auth.py, routes_twilio.py) -------------------------
     async def revoke_tokens(self, username: str) -> User:
         """Move the account's token version on: every token issued before stops
-        working (a logout). NotFound for an unknown account."""
+        working. NotFound for an unknown account."""
         ...
+
+    async def end_session(self, sid: str, username: str, at: datetime, until: datetime) -> None:
+        """A logout: tokens of session ``sid`` stop working. Kept until ``until``
+        (when its last token expires); ended sessions past theirs are forgotten."""
+        ...
+
+    async def session_ended(self, sid: str) -> bool: ...
 
     async def get_or_create_secret(self, name: str, candidate: str, at: datetime) -> str:
         """The secret stored under ``name``; if there is none, ``candidate`` is

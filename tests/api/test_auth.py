@@ -48,7 +48,7 @@ async def test_bad_and_forged_tokens_are_401(client: httpx.AsyncClient) -> None:
 
 
 async def test_expired_token_is_401_and_says_so(client: httpx.AsyncClient) -> None:
-    claims = {"sub": ADMIN[0], "ver": 0, "exp": int(time.time()) - 10}
+    claims = {"sub": ADMIN[0], "ver": 0, "sid": "s1", "exp": int(time.time()) - 10}
     expired = jwt.encode(claims, SECRET, algorithm="HS256")
     response = await client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401

@@ -100,7 +100,7 @@ def token_for(store: Store, hashes: dict[str, str]) -> TokenFor:
         if role not in made:
             user = await store.create_user(User(username, hashes[PASSWORD], role))
             made[role] = user.token_version
-        claims = {"sub": username, "ver": made[role], "exp": int(time.time()) + 600}
+        claims = {"sub": username, "ver": made[role], "sid": "s1", "exp": int(time.time()) + 600}
         return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
 
     return make

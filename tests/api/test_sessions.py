@@ -5,6 +5,7 @@ renewal, and tokens that outlive a restart of the app on the same store."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -54,24 +55,45 @@ async def stream_until_closed(
     return names
 
 
-async def test_logout_ends_the_token_and_closes_its_open_stream(
+async def test_logout_ends_this_session_and_closes_its_open_stream(
     api: httpx.AsyncClient, token_for: TokenFor
 ) -> None:
     await token_for(Role.OPERATOR)
-    token = await log_in(api, "operator-user", PASSWORD)
-    other_screen = await log_in(api, "operator-user", PASSWORD)
-    opened = asyncio.Event()
-    reading = asyncio.create_task(stream_until_closed(api, other_screen, opened))
-    await asyncio.wait_for(opened.wait(), 5)
-    assert (await api.get("/api/v1/alerts", headers=bearer(token))).status_code == 200
+    tablet = await log_in(api, "operator-user", PASSWORD)
+    wall_screen = await log_in(api, "operator-user", PASSWORD)  # same account, another login
+    opened, wall_opened = asyncio.Event(), asyncio.Event()
+    reading = asyncio.create_task(stream_until_closed(api, tablet, opened))
+    wall = asyncio.create_task(stream_until_closed(api, wall_screen, wall_opened))
+    await asyncio.wait_for(asyncio.gather(opened.wait(), wall_opened.wait()), 5)
 
-    assert (await api.post("/api/v1/auth/logout", headers=bearer(token))).status_code == 204
+    assert (await api.post("/api/v1/auth/logout", headers=bearer(tablet))).status_code == 204
     assert await asyncio.wait_for(reading, 5) == ["ready", "ended"]  # closed by the server
-    for used in (token, other_screen):  # every session of the account ended
-        refused = await api.get("/api/v1/alerts", headers=bearer(used))
-        assert refused.status_code == 401
-        assert "session has ended" in refused.json()["detail"]
-        assert (await api.post("/api/v1/auth/renew", headers=bearer(used))).status_code == 401
+    refused = await api.get("/api/v1/alerts", headers=bearer(tablet))
+    assert refused.status_code == 401
+    assert "session has ended" in refused.json()["detail"]
+    assert (await api.post("/api/v1/auth/renew", headers=bearer(tablet))).status_code == 401
+    # the wall screen's session goes on, stream and all
+    assert (await api.get("/api/v1/alerts", headers=bearer(wall_screen))).status_code == 200
+    assert not wall.done()
+    wall.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await wall
+
+
+async def test_logout_everywhere_ends_every_session_of_the_account(
+    api: httpx.AsyncClient, token_for: TokenFor
+) -> None:
+    await token_for(Role.OPERATOR)
+    first = await log_in(api, "operator-user", PASSWORD)
+    second = await log_in(api, "operator-user", PASSWORD)
+    opened = asyncio.Event()
+    reading = asyncio.create_task(stream_until_closed(api, second, opened))
+    await asyncio.wait_for(opened.wait(), 5)
+    done = await api.post("/api/v1/auth/logout?everywhere=true", headers=bearer(first))
+    assert done.status_code == 204
+    assert await asyncio.wait_for(reading, 5) == ["ready", "ended"]
+    for token in (first, second):
+        assert (await api.get("/api/v1/alerts", headers=bearer(token))).status_code == 401
     assert (await api.get("/api/v1/alerts", headers=await token_for(Role.ADMIN))).is_success
 
 
@@ -117,14 +139,15 @@ async def test_a_revocation_by_another_instance_closes_the_stream_too(
 async def test_a_renewal_extends_the_session(api: httpx.AsyncClient, store: Store) -> None:
     admin = await store.get_user(ADMIN[0])
     soon = int(time.time()) + 30
-    claims = {"sub": ADMIN[0], "ver": admin.token_version, "iat": soon - 3600, "exp": soon}
+    claims = {"sub": ADMIN[0], "ver": admin.token_version, "sid": "s1", "iat": 0, "exp": soon}
     ending = jwt.encode(claims, SECRET, algorithm="HS256")  # 30 s left
     renewed = await api.post("/api/v1/auth/renew", headers=bearer(ending))
     assert renewed.status_code == 200, renewed.text
     body = renewed.json()
     assert body["expires_in"] == 3600
-    new_exp = jwt.decode(body["access_token"], SECRET, algorithms=["HS256"])["exp"]
-    assert new_exp >= soon - 30 + 3600
+    renewed_claims = jwt.decode(body["access_token"], SECRET, algorithms=["HS256"])
+    assert renewed_claims["exp"] >= soon - 30 + 3600
+    assert renewed_claims["sid"] == "s1"  # the same session, renewed
     assert (await api.get("/api/v1/alerts", headers=bearer(body["access_token"]))).is_success
     expired = jwt.encode({**claims, "exp": int(time.time()) - 1}, SECRET, algorithm="HS256")
     refused = await api.post("/api/v1/auth/renew", headers=bearer(expired))

@@ -56,3 +56,14 @@ async def test_a_webhook_is_claimed_once_and_a_released_one_again(store: Store) 
     assert await store.claim_webhook(key, T0 + timedelta(seconds=6), keep_s=86400)
     # past keep_s a key is forgotten
     assert await store.claim_webhook(key, T0 + timedelta(days=2), keep_s=86400)
+
+
+async def test_an_ended_session_is_known_until_its_tokens_expire(store: Store) -> None:
+    assert not await store.session_ended("s1")
+    await store.end_session("s1", "ann", T0, until=T0 + timedelta(hours=1))
+    await store.end_session("s1", "ann", T0, until=T0 + timedelta(hours=1))  # twice: no error
+    assert await store.session_ended("s1")
+    assert not await store.session_ended("s2")
+    await store.end_session("s2", "ann", T0 + timedelta(hours=2), until=T0 + timedelta(hours=3))
+    assert not await store.session_ended("s1")  # its last token expired: forgotten
+    assert await store.session_ended("s2")
