@@ -1,6 +1,6 @@
 """Weak secrets are refused where a person sets them: account passwords through
-the API and `eldercare users add` (short, common or breached, guessable, the
-username), a weak ELDERCARE_ADMIN_PASSWORD and an ELDERCARE_SECRET_KEY shorter
+the API and `eldercare users add` (short, common or breached, guessable from
+the username), a weak ELDERCARE_ADMIN_PASSWORD and an ELDERCARE_SECRET_KEY shorter
 than 32 bytes at start, each with a sentence saying why."""
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ WEAK = {
     "qwertyuiop": "common passwords from breaches",
     "1234567890": "common passwords from breaches",
     "P@ssw0rd2024": "too easy to guess",
-    "nurse.li-2026!": "must not contain the username",
+    "nurse.li2026": "too easy to guess",  # the username and a year
+    "Eldercare2026": "too easy to guess",  # the service's name
 }
 
 
