@@ -145,12 +145,12 @@ class Auth:
             raise _unauthorized("token expired: log in again") from exc
         except jwt.InvalidTokenError as exc:
             raise _unauthorized("invalid token") from exc
+        sid = str(claims["sid"])
         try:
-            user = await self._ctx.store.get_user(str(claims["sub"]))
+            user, ended = await self._ctx.store.get_session_user(str(claims["sub"]), sid)
         except NotFound as exc:
             raise _unauthorized("this account no longer exists") from exc
-        sid = str(claims["sid"])
-        if claims["ver"] != user.token_version or await self._ctx.store.session_ended(sid):
+        if claims["ver"] != user.token_version or ended:
             raise _unauthorized(
                 "this session has ended (logged out, or the password or role changed): log in again"
             )
@@ -180,13 +180,11 @@ class Auth:
 
     async def _still_allowed(self, session: Session, role: Role) -> bool:
         try:
-            now = await self._ctx.store.get_user(session.user.username)
+            now, ended = await self._ctx.store.get_session_user(session.user.username, session.sid)
         except NotFound:
             return False
         return (
-            now.token_version == session.user.token_version
-            and now.role.allows(role)
-            and not await self._ctx.store.session_ended(session.sid)
+            now.token_version == session.user.token_version and now.role.allows(role) and not ended
         )
 
     async def guard_stream(

@@ -136,3 +136,10 @@ SELECT a.id, a.kind, a.severity, a.status, a.raised_at, a.response_deadline,
      WHERE t.alert_id = a.id AND t.event = 'window_breached') AS breached
 FROM alerts a WHERE a.raised_at >= ? AND a.raised_at < ? ORDER BY a.id
 """
+
+# The account behind a token and whether its session was ended (a logout), in one
+# round trip per API request (both backends; ``%s`` placeholders: sid, username).
+SESSION_USER_SQL = (
+    "SELECT u.*, EXISTS (SELECT 1 FROM ended_sessions e WHERE e.sid = %s) AS session_ended"
+    " FROM users u WHERE u.username = %s"
+)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from eldercare.domain import User
-from eldercare.store._common import require_aware
-from eldercare.store._postgres_base import PostgresBase, _row, _user
+from eldercare.store._common import SESSION_USER_SQL, require_aware
+from eldercare.store._postgres_base import PostgresBase, _one, _row, _user
 from eldercare.store.base import NotFound
 
 _SECRET_SQL = (
@@ -41,10 +41,10 @@ class PostgresAuth(PostgresBase):
                 (sid, username, at, require_aware(until)),
             )
 
-    async def session_ended(self, sid: str) -> bool:
+    async def get_session_user(self, username: str, sid: str) -> tuple[User, bool]:
         async with self._tx() as conn:
-            row = await _row(conn, "SELECT 1 FROM ended_sessions WHERE sid = %s", (sid,))
-        return row is not None
+            row = await _one(conn, SESSION_USER_SQL, (sid, username), f"no user {username!r}")
+        return _user(row), bool(row["session_ended"])
 
     async def get_or_create_secret(self, name: str, candidate: str, at: datetime) -> str:
         async with self._tx() as conn:

@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from eldercare.domain import User
+from eldercare.store._common import SESSION_USER_SQL
 from eldercare.store._sqlite_base import SQLiteBase, _ts, _user
 from eldercare.store.base import NotFound
+
+_SESSION_USER_SQL = SESSION_USER_SQL.replace("%s", "?")
 
 
 class SQLiteAuth(SQLiteBase):
@@ -36,9 +39,12 @@ class SQLiteAuth(SQLiteBase):
                 (sid, username, at, until),
             )
 
-    async def session_ended(self, sid: str) -> bool:
-        sql = "SELECT 1 FROM ended_sessions WHERE sid = ?"
-        return await self._run(lambda: self._conn.execute(sql, (sid,)).fetchone() is not None)
+    async def get_session_user(self, username: str, sid: str) -> tuple[User, bool]:
+        return await self._run(self._get_session_user, username, sid)
+
+    def _get_session_user(self, username: str, sid: str) -> tuple[User, bool]:
+        row = self._one(_SESSION_USER_SQL, (sid, username), f"no user {username!r}")
+        return _user(row), bool(row["session_ended"])
 
     async def get_or_create_secret(self, name: str, candidate: str, at: datetime) -> str:
         return await self._run(self._get_or_create_secret, name, candidate, _ts(at))

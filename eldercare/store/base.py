@@ -287,7 +287,10 @@ class Store(Protocol):
         (when its last token expires); ended sessions past theirs are forgotten."""
         ...
 
-    async def session_ended(self, sid: str) -> bool: ...
+    async def get_session_user(self, username: str, sid: str) -> tuple[User, bool]:
+        """The account and whether session ``sid`` was ended, in one query (every
+        API request asks this). NotFound for an unknown account."""
+        ...
 
     async def get_or_create_secret(self, name: str, candidate: str, at: datetime) -> str:
         """The secret stored under ``name``; if there is none, ``candidate`` is

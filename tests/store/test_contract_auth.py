@@ -59,11 +59,26 @@ async def test_a_webhook_is_claimed_once_and_a_released_one_again(store: Store) 
 
 
 async def test_an_ended_session_is_known_until_its_tokens_expire(store: Store) -> None:
-    assert not await store.session_ended("s1")
+    await store.create_user(User("ann", "h", Role.OPERATOR))
+
+    async def ended(sid: str) -> bool:
+        return (await store.get_session_user("ann", sid))[1]
+
+    assert not await ended("s1")
     await store.end_session("s1", "ann", T0, until=T0 + timedelta(hours=1))
     await store.end_session("s1", "ann", T0, until=T0 + timedelta(hours=1))  # twice: no error
-    assert await store.session_ended("s1")
-    assert not await store.session_ended("s2")
+    assert await ended("s1")
+    assert not await ended("s2")
     await store.end_session("s2", "ann", T0 + timedelta(hours=2), until=T0 + timedelta(hours=3))
-    assert not await store.session_ended("s1")  # its last token expired: forgotten
-    assert await store.session_ended("s2")
+    assert not await ended("s1")  # its last token expired: forgotten
+    assert await ended("s2")
+
+
+async def test_the_account_of_a_session_and_whether_it_ended_in_one_call(store: Store) -> None:
+    ann = await store.create_user(User("ann", "h", Role.OPERATOR))
+    assert await store.get_session_user("ann", "s1") == (ann, False)
+    await store.end_session("s1", "ann", T0, until=T0 + timedelta(hours=1))
+    assert await store.get_session_user("ann", "s1") == (ann, True)
+    assert await store.get_session_user("ann", "s2") == (ann, False)
+    with pytest.raises(NotFound, match="bob"):
+        await store.get_session_user("bob", "s1")
