@@ -53,8 +53,10 @@ contacts, and care-centre accounts.
 
 Log in at `POST /api/v1/auth/token` and send `Authorization: Bearer <token>`.
 Roles: **operator** (watch, acknowledge, dispatch, resolve), **supervisor**
-(+ registry, reports), **admin** (+ accounts). Failed logins are limited per
-username and per address (429 with `Retry-After`).
+(+ registry, reports), **admin** (+ accounts). Failed logins are throttled
+per username and address (429 with `Retry-After`), never for everyone.
+`POST /api/v1/auth/renew` gives a fresh token for a valid one;
+`POST /api/v1/auth/logout` ends the session.
 
 Lists page with a cursor: pass the `next_cursor` of one page as `?cursor=` to
 get the next. Errors are JSON `{"detail": ...}`: 401 no or bad token, 403 the
@@ -68,7 +70,7 @@ screen is served at `/`.
 """
 
 TAGS = [
-    {"name": "auth", "description": "Log in for a bearer token."},
+    {"name": "auth", "description": "Log in for a bearer token, renew it, log out."},
     {"name": "alerts", "description": "Alerts, their timelines, staff actions, live stream."},
     {"name": "registry", "description": "Homes, residents, devices and family contacts."},
     {"name": "users", "description": "Care-centre accounts (admin only)."},

@@ -32,6 +32,7 @@ from eldercare.domain import (
     Role,
     Severity,
 )
+from eldercare.passwords import MIN_PASSWORD_LENGTH
 
 
 def _check_timezone(value: str) -> str:
@@ -70,7 +71,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Text = Annotated[str, StringConstraints(max_length=500)]
 Language = Literal["zh-CN", "en"]
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+Password = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=256)]
 LimitName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 RuleValues = Annotated[
     dict[LimitName, float],
@@ -311,7 +312,10 @@ class ContactUpdate(_Update):
 
 class UserCreate(_Body):
     username: Username
-    password: Password = Field(description="write-only; at least 8 characters")
+    password: Password = Field(
+        description=f"write-only; at least {MIN_PASSWORD_LENGTH} characters, not a common"
+        " or breached password"
+    )
     role: Role
     phone: Phone | None = Field(default=None, description="supervisors with a phone get SMS")
 
@@ -320,6 +324,11 @@ class UserRead(_Read):
     username: str
     role: Role
     phone: str | None
+
+
+class UnlockRead(BaseModel):
+    username: str
+    addresses: list[str] = Field(description="the addresses whose failed logins were cleared")
 
 
 class UserUpdate(_Update):

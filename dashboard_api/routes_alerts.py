@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from alerts.events import AlertBus, AlertEvent
 from alerts.lifecycle import IllegalTransition, check_transition
-from dashboard_api.auth import Auth
+from dashboard_api.auth import Auth, Session
 from dashboard_api.context import AppContext
 from dashboard_api.models import (
     MAX_ROW_ID,
@@ -83,7 +83,7 @@ def parse_event_id(raw: str | None, epoch: str) -> int | None:
 
 async def event_stream(
     bus: AlertBus, keepalive_s: float, last_event_id: str | None = None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Alert changes as SSE until the client goes away (the response cancels us).
 
     First a ``ready`` event carrying the current id (so a reconnect always has
@@ -123,7 +123,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
     Operator = Annotated[User, Depends(auth.require(Role.OPERATOR))]
     AlertId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the alert's id")]
-    StreamOperator = Annotated[User, Depends(auth.require_stream(Role.OPERATOR))]
+    StreamOperator = Annotated[Session, Depends(auth.require_stream(Role.OPERATOR))]
 
     @router.get("", response_model=AlertPage, summary="List alerts, newest first")
     async def list_alerts(
@@ -160,7 +160,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         responses={200: {"content": {"text/event-stream": {}}}},
     )
     async def stream(
-        _: StreamOperator,
+        session: StreamOperator,
         last_event_id: Annotated[
             str | None,
             Header(
@@ -180,9 +180,11 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         (EventSource does this itself) is sent the changes it missed. A comment
         line every 15 s keeps proxies from closing the connection. Browsers
         cannot set headers on EventSource, so this endpoint also takes the token
-        as `?access_token=`."""
+        as `?access_token=`. When the account's access ends (logout, password
+        or role change, deletion) the stream sends `ended` and closes."""
+        events = event_stream(ctx.bus, ctx.sse_keepalive_s, last_event_id)
         return StreamingResponse(
-            event_stream(ctx.bus, ctx.sse_keepalive_s, last_event_id),
+            auth.guard_stream(session, Role.OPERATOR, events, ctx.sse_keepalive_s),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

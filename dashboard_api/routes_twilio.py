@@ -8,7 +8,11 @@ else is 403 and nothing is recorded. The engine's side is ``ctx.delivery``
 answered 503 with the reason, so Twilio retries it later.
 
 A webhook Twilio retries carries the same ``I-Twilio-Idempotency-Token``: one
-already handled is answered again without reaching the engine twice.
+already handled is answered again without reaching the engine twice. Without
+that header, a replay is still caught in the store (``claim_webhook``, kept 90
+days): an inbound SMS by its ``MessageSid``, a delivery status by ``MessageSid``
++ status, a call status by ``CallSid`` + status. A claim whose handling fails
+is released, so Twilio's retry is handled.
 """
 
 import logging
@@ -27,8 +31,22 @@ log = logging.getLogger("eldercare.api.twilio")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 _SEEN_MAX = 10_000
+RECEIPT_KEEP_S = 90 * 86400.0
+"""How long a handled webhook's identity is kept against replays."""
 
 Handler = Callable[[DeliveryEvents, dict[str, str]], Awaitable[None]]
+
+
+def receipt_key(hook: str, params: dict[str, str]) -> str | None:
+    """What makes one webhook unique: the SID, and for statuses the status too."""
+    if hook == "voice_status":
+        sid, status = params.get("CallSid", ""), params.get("CallStatus", "")
+    else:
+        sid = params.get("MessageSid") or params.get("SmsSid", "")
+        status = params.get("MessageStatus") or params.get("SmsStatus", "")
+    if not sid:
+        return None
+    return f"{hook}:{sid}" if hook == "sms_inbound" else f"{hook}:{sid}:{status}"
 
 
 def _refused(status: int, detail: str) -> JSONResponse:
@@ -72,7 +90,19 @@ def build_router(ctx: AppContext) -> APIRouter:
         if replay and replay in seen:
             count(hook, "replay")
             return ok
-        await handler(ctx.delivery, params)
+        receipt = receipt_key(hook, params)
+        if receipt is not None and not await ctx.store.claim_webhook(
+            receipt, ctx.clock.now(), RECEIPT_KEEP_S
+        ):
+            count(hook, "duplicate")
+            log.info("Twilio webhook %s: %s was handled before; ignored", hook, receipt)
+            return ok
+        try:
+            await handler(ctx.delivery, params)
+        except BaseException:
+            if receipt is not None:
+                await ctx.store.release_webhook(receipt)
+            raise
         if replay:
             seen[replay] = None
             while len(seen) > _SEEN_MAX:

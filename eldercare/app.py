@@ -28,10 +28,10 @@ from eldercare.clock import Clock, make_clock
 from eldercare.domain import DeviceKind, Role, User
 from eldercare.embedded_broker import EmbeddedBroker
 from eldercare.metrics import Metrics
-from eldercare.passwords import hash_password
+from eldercare.passwords import WeakPassword, check_new_password, hash_password
 from eldercare.pipeline import Pipeline
 from eldercare.priority import Priority
-from eldercare.settings import Settings
+from eldercare.settings import Settings, SettingsError
 from eldercare.store import open_store
 from eldercare.store.base import NotFound, Store, StoreError
 from gateway import Gateway, GatewayConfig
@@ -60,6 +60,10 @@ async def ensure_admin(store: Store, username: str, password: str | None) -> str
     generated = None
     if password is None:
         password = generated = secrets.token_urlsafe(12)
+    try:
+        check_new_password(password, username)
+    except WeakPassword as exc:
+        raise SettingsError(f"ELDERCARE_ADMIN_PASSWORD: {exc}") from exc
     await store.create_user(User(username, hash_password(password), Role.ADMIN))
     log.info("created admin account %s", username, extra={"username": username})
     return generated

@@ -282,7 +282,7 @@ async def _migrate(settings: Settings) -> int:
 
 async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
     from eldercare.domain import E164_PATTERN, ID_PATTERN, Role, User
-    from eldercare.passwords import hash_password
+    from eldercare.passwords import WeakPassword, check_new_password, hash_password
     from eldercare.store import open_store
     from eldercare.store.base import Conflict
 
@@ -295,8 +295,10 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     password = _read_password(args.password_stdin)
-    if len(password) < 8:
-        print("eldercare: the password needs at least 8 characters", file=sys.stderr)
+    try:
+        check_new_password(password, args.username)
+    except WeakPassword as exc:
+        print(f"eldercare: {exc}", file=sys.stderr)
         return 2
     store = await open_store(settings.database_url)
     try:

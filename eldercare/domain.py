@@ -176,6 +176,9 @@ class User:
     password_hash: str
     role: Role
     phone: str | None = None
+    token_version: int = 0
+    """Tokens carry it; the store changes it on a password or role change (and
+    ``revoke_tokens``), so every token issued before stops working."""
 
 
 # --- intake -------------------------------------------------------------------

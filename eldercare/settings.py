@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "ELDERCARE_"
+MIN_SECRET_KEY_BYTES = 32
+"""HS256 keys shorter than the hash's 32 bytes are refused (RFC 7518 §3.2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,7 @@ class Settings:
     api_max_connections: int = 1000
     """Most open API connections; past it a new one closes the oldest idle one (or is refused)."""
     secret_key: str | None = None
-    """Signs API tokens; unset = a random key per process (tokens end at restart)."""
+    """Signs API tokens (at least 32 bytes); unset = one generated once, kept in the store."""
     token_ttl: float = 12 * 3600.0
     """API token lifetime, seconds."""
     mqtt_client_id: str = "eldercare-gateway"
@@ -151,6 +153,7 @@ class Settings:
         return replace(self, **changes)
 
     def validate(self) -> None:
+        check_secret_key(self.secret_key)
         if self.api_max_body < 1:
             raise SettingsError("ELDERCARE_API_MAX_BODY must be at least 1 byte")
         if self.api_read_timeout <= 0:
@@ -238,6 +241,17 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def check_secret_key(key: str | None) -> None:
+    """Refuse a signing key shorter than MIN_SECRET_KEY_BYTES (None: use the stored one)."""
+    if key is not None and len(key.encode()) < MIN_SECRET_KEY_BYTES:
+        raise SettingsError(
+            f"ELDERCARE_SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes, not "
+            f"{len(key.encode())}: make one with `python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`, or leave it unset (a key is then "
+            "generated once and kept in the database)"
+        )
 
 
 def _convert(name: str, annotation: Any, raw: Any) -> Any:

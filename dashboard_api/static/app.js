@@ -81,6 +81,7 @@ async function login(event) {
 }
 
 function logout() {
+  clearTimeout(state.renewTimer);
   state.token = null;
   sessionStorage.removeItem("token");
   if (state.source) state.source.close();
@@ -91,12 +92,49 @@ function logout() {
 }
 
 function start() {
+  scheduleRenewal();
   $("#login").hidden = true;
   $("#screen").hidden = false;
   connect();
   loadHomes();
   clearInterval(state.homesTimer);
   state.homesTimer = setInterval(loadHomes, HOMES_REFRESH_MS);
+}
+
+// --- session: renewed at half its life, so a wall screen stays signed in -------------
+
+function tokenExpiryMs(token) {
+  try { return JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).exp * 1000; }
+  catch (e) { return 0; }
+}
+
+function scheduleRenewal() {
+  clearTimeout(state.renewTimer);
+  if (!state.token) return;
+  const left = tokenExpiryMs(state.token) - Date.now();
+  state.renewTimer = setTimeout(renewToken, Math.max(left / 2, 1000));
+}
+
+async function renewToken() {
+  if (!state.token) return;
+  try {
+    const resp = await fetch("/api/v1/auth/renew", { method: "POST", headers: { Authorization: `Bearer ${state.token}` } });
+    if (resp.status === 401) { logout(); return; }
+    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+    state.token = (await resp.json()).access_token;
+    sessionStorage.setItem("token", state.token);
+    scheduleRenewal();
+  } catch (e) {
+    // the service is restarting or out of reach: try again soon, while the token lasts
+    clearTimeout(state.renewTimer);
+    state.renewTimer = setTimeout(renewToken, 30000);
+  }
+}
+
+function signOut() {
+  // ends this screen's session on the server too; the account's other screens stay signed in
+  if (state.token) fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${state.token}` } }).catch(() => {});
+  logout();
 }
 
 // --- sound ---------------------------------------------------------------------------
@@ -402,7 +440,7 @@ async function loadChart(residentId) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#login-form").addEventListener("submit", login);
-  $("#logout").addEventListener("click", logout);
+  $("#logout").addEventListener("click", signOut);
   $("#chart-close").addEventListener("click", () => { $("#chart-panel").hidden = true; state.chart = null; });
   $("#chart-hours").addEventListener("change", () => state.chart && loadChart(state.chart.resident));
   for (const b of document.querySelectorAll(".lang-toggle")) {

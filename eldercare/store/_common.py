@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,7 +10,7 @@ from enum import Enum
 from importlib import resources
 from typing import Any
 
-from eldercare.domain import Finding, Reading, Severity
+from eldercare.domain import Finding, Reading, Severity, User
 from eldercare.store.base import StatusUpdate, StoreError
 
 ASSIGNED_TS_WINDOW = timedelta(days=1)
@@ -57,6 +58,20 @@ def clean_changes(table: str, changes: Mapping[str, Any]) -> dict[str, Any]:
             f"changeable: {', '.join(sorted(UPDATABLE[table]))}"
         )
     return {k: (v.value if isinstance(v, Enum) else v) for k, v in changes.items()}
+
+
+def new_token_version() -> int:
+    """A new account's first token version: random, so the tokens of a deleted
+    account never work for a new one of the same name."""
+    return secrets.randbelow(2**40) + 1
+
+
+def revokes_tokens(current: User, changes: Mapping[str, Any]) -> bool:
+    """A new password hash or another role ends every token issued before."""
+    role = changes.get("role", current.role)
+    return "password_hash" in changes or (role.value if isinstance(role, Enum) else role) != (
+        current.role.value
+    )
 
 
 def require_aware(ts: datetime) -> datetime:
@@ -121,3 +136,10 @@ SELECT a.id, a.kind, a.severity, a.status, a.raised_at, a.response_deadline,
      WHERE t.alert_id = a.id AND t.event = 'window_breached') AS breached
 FROM alerts a WHERE a.raised_at >= ? AND a.raised_at < ? ORDER BY a.id
 """
+
+# The account behind a token and whether its session was ended (a logout), in one
+# round trip per API request (both backends; ``%s`` placeholders: sid, username).
+SESSION_USER_SQL = (
+    "SELECT u.*, EXISTS (SELECT 1 FROM ended_sessions e WHERE e.sid = %s) AS session_ended"
+    " FROM users u WHERE u.username = %s"
+)

@@ -130,7 +130,7 @@ def _contact(r: Row) -> Contact:
 
 
 def _user(r: Row) -> User:
-    return User(r["username"], r["password_hash"], Role(r["role"]), r["phone"])
+    return User(r["username"], r["password_hash"], Role(r["role"]), r["phone"], r["token_version"])
 
 
 def _liveness(r: Row) -> DeviceLiveness:

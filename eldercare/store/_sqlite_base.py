@@ -129,7 +129,9 @@ def _contact(row: sqlite3.Row) -> Contact:
 
 
 def _user(row: sqlite3.Row) -> User:
-    return User(row["username"], row["password_hash"], Role(row["role"]), row["phone"])
+    return User(
+        row["username"], row["password_hash"], Role(row["role"]), row["phone"], row["token_version"]
+    )
 
 
 def _liveness(row: sqlite3.Row) -> DeviceLiveness:

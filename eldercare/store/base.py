@@ -283,11 +283,47 @@ class Store(Protocol):
     async def update_contact(self, contact_id: int, changes: dict[str, Any]) -> Contact: ...
     async def delete_contact(self, contact_id: int) -> None: ...
 
-    async def create_user(self, user: User) -> User: ...
+    async def create_user(self, user: User) -> User:
+        """Returned with the token version the store gave it (random, see User)."""
+        ...
+
     async def get_user(self, username: str) -> User: ...
     async def list_users(self) -> list[User]: ...
-    async def update_user(self, username: str, changes: dict[str, Any]) -> User: ...
+    async def update_user(self, username: str, changes: dict[str, Any]) -> User:
+        """A new ``password_hash`` or another ``role`` also moves ``token_version`` on."""
+        ...
+
     async def delete_user(self, username: str) -> None: ...
+
+    # --- sign-in (dashboard_api/auth.py, routes_twilio.py) -------------------------
+    async def revoke_tokens(self, username: str) -> User:
+        """Move the account's token version on: every token issued before stops
+        working. NotFound for an unknown account."""
+        ...
+
+    async def end_session(self, sid: str, username: str, at: datetime, until: datetime) -> None:
+        """A logout: tokens of session ``sid`` stop working. Kept until ``until``
+        (when its last token expires); ended sessions past theirs are forgotten."""
+        ...
+
+    async def get_session_user(self, username: str, sid: str) -> tuple[User, bool]:
+        """The account and whether session ``sid`` was ended, in one query (every
+        API request asks this). NotFound for an unknown account."""
+        ...
+
+    async def get_or_create_secret(self, name: str, candidate: str, at: datetime) -> str:
+        """The secret stored under ``name``; if there is none, ``candidate`` is
+        stored and returned. Atomic: concurrent callers all get the first one."""
+        ...
+
+    async def claim_webhook(self, key: str, at: datetime, keep_s: float) -> bool:
+        """Record a webhook's identity (``sms_inbound:SM…``); False if it was
+        recorded before (a replay). Keys older than ``keep_s`` are forgotten."""
+        ...
+
+    async def release_webhook(self, key: str) -> None:
+        """Forget a claimed key (its handling failed: Twilio's retry is handled)."""
+        ...
 
     # --- intake -------------------------------------------------------------------
     async def insert_readings(self, readings: Sequence[Reading]) -> int:

@@ -32,12 +32,15 @@ from eldercare.domain import (
 )
 from eldercare.store._common import (
     clean_changes,
+    new_token_version,
     raised_details,
     require_aware,
+    revokes_tokens,
     status_details,
 )
 from eldercare.store._mqtt_credentials import PostgresMqttCredentials
 from eldercare.store._postgres_api import PostgresApi
+from eldercare.store._postgres_auth import PostgresAuth
 from eldercare.store._postgres_base import (
     ALERT_COLS,
     FINDING_RETRIES,
@@ -73,7 +76,12 @@ from eldercare.store.base import (
 
 
 class PostgresStore(
-    PostgresApi, PostgresEscalation, PostgresDetectors, PostgresMqttCredentials, PostgresBase
+    PostgresAuth,
+    PostgresApi,
+    PostgresEscalation,
+    PostgresDetectors,
+    PostgresMqttCredentials,
+    PostgresBase,
 ):
     """The production store; create it with ``await PostgresStore.open(url)``."""
 
@@ -278,12 +286,20 @@ class PostgresStore(
     # --- users ----------------------------------------------------------------------
 
     async def create_user(self, user: User) -> User:
+        user = replace(user, token_version=new_token_version())
         async with self._tx() as conn:
             if await _exists(conn, "users", "username", user.username):
                 raise Conflict(f"user {user.username!r} already exists")
             await conn.execute(
-                "INSERT INTO users (username, password_hash, role, phone) VALUES (%s, %s, %s, %s)",
-                (user.username, user.password_hash, user.role.value, user.phone),
+                "INSERT INTO users (username, password_hash, role, phone, token_version)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (
+                    user.username,
+                    user.password_hash,
+                    user.role.value,
+                    user.phone,
+                    user.token_version,
+                ),
             )
         return user
 
@@ -302,7 +318,9 @@ class PostgresStore(
     async def update_user(self, username: str, changes: dict[str, Any]) -> User:
         cleaned = clean_changes("users", changes)
         async with self._tx() as conn:
-            await self._get_user(conn, username)
+            current = await self._get_user(conn, username)
+            if revokes_tokens(current, cleaned):
+                cleaned["token_version"] = current.token_version + 1
             await _update(conn, "users", "username", username, cleaned)
             return await self._get_user(conn, username)
 

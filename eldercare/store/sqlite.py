@@ -28,13 +28,16 @@ from eldercare.domain import (
 )
 from eldercare.store._common import (
     clean_changes,
+    new_token_version,
     raised_details,
     repeated_details,
+    revokes_tokens,
     status_details,
     worse,
 )
 from eldercare.store._mqtt_credentials import SQLiteMqttCredentials
 from eldercare.store._sqlite_api import SQLiteApi
+from eldercare.store._sqlite_auth import SQLiteAuth
 from eldercare.store._sqlite_base import (
     ALERT_COLS,
     SQLiteBase,
@@ -58,7 +61,14 @@ from eldercare.store.base import (
 )
 
 
-class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteMqttCredentials, SQLiteBase):
+class SQLiteStore(
+    SQLiteAuth,
+    SQLiteApi,
+    SQLiteEscalation,
+    SQLiteDetectors,
+    SQLiteMqttCredentials,
+    SQLiteBase,
+):
     """The embedded store; create it with ``await SQLiteStore.open(path)``."""
 
     # --- homes ----------------------------------------------------------------------
@@ -297,12 +307,20 @@ class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteMqttCreden
         return await self._run(self._create_user, user)
 
     def _create_user(self, user: User) -> User:
+        user = replace(user, token_version=new_token_version())
         with self._tx() as conn:
             if self._exists("users", "username", user.username):
                 raise Conflict(f"user {user.username!r} already exists")
             conn.execute(
-                "INSERT INTO users (username, password_hash, role, phone) VALUES (?, ?, ?, ?)",
-                (user.username, user.password_hash, user.role.value, user.phone),
+                "INSERT INTO users (username, password_hash, role, phone, token_version)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    user.username,
+                    user.password_hash,
+                    user.role.value,
+                    user.phone,
+                    user.token_version,
+                ),
             )
         return user
 
@@ -323,7 +341,9 @@ class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteMqttCreden
 
     def _update_user(self, username: str, changes: dict[str, Any]) -> User:
         with self._tx():
-            self._get_user(username)
+            current = self._get_user(username)
+            if revokes_tokens(current, changes):
+                changes = {**changes, "token_version": current.token_version + 1}
             self._update("users", "username", username, changes)
             return self._get_user(username)
 

@@ -48,7 +48,8 @@ async def test_bad_and_forged_tokens_are_401(client: httpx.AsyncClient) -> None:
 
 
 async def test_expired_token_is_401_and_says_so(client: httpx.AsyncClient) -> None:
-    expired = jwt.encode({"sub": ADMIN[0], "exp": int(time.time()) - 10}, SECRET, algorithm="HS256")
+    claims = {"sub": ADMIN[0], "ver": 0, "sid": "s1", "exp": int(time.time()) - 10}
+    expired = jwt.encode(claims, SECRET, algorithm="HS256")
     response = await client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert "expired" in response.json()["detail"]
@@ -70,6 +71,8 @@ async def test_token_of_a_deleted_user_stops_working(
 async def test_a_demoted_user_loses_the_role_at_once(
     client: httpx.AsyncClient, token_for: TokenFor
 ) -> None:
+    """A role change ends the account's tokens; logged in again, the new role applies."""
+    """A role change ends the account's tokens; logged in again, the new role applies."""
     supervisor = await token_for(Role.SUPERVISOR)
     admin = await token_for(Role.ADMIN)
     home = {"id": "h2", "name": "Two"}
@@ -80,7 +83,11 @@ async def test_a_demoted_user_loses_the_role_at_once(
     assert changed.status_code == 200
     home = {"id": "h3", "name": "Three"}
     response = await client.post("/api/v1/homes", json=home, headers=supervisor)
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert "session has ended" in response.json()["detail"]
+    token = (await login(client, "supervisor-user", PASSWORD)).json()["access_token"]
+    again = {"Authorization": f"Bearer {token}"}
+    assert (await client.post("/api/v1/homes", json=home, headers=again)).status_code == 403
 
 
 async def test_operator_cannot_write_the_registry_or_manage_users(

@@ -58,6 +58,10 @@ ROLES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/users"): ADMIN,
     ("PATCH", "/api/v1/users/{username}"): ADMIN,
     ("DELETE", "/api/v1/users/{username}"): ADMIN,
+    ("POST", "/api/v1/users/{username}/unlock"): ADMIN,
+    ("POST", "/api/v1/users/{username}/revoke"): ADMIN,
+    ("POST", "/api/v1/auth/renew"): OP,
+    ("POST", "/api/v1/auth/logout"): OP,
     ("GET", "/api/v1/reports/response"): SUP,
     ("POST", "/twilio/sms/status"): TWILIO,
     ("POST", "/twilio/sms/inbound"): TWILIO,
@@ -96,14 +100,14 @@ def _routes(ctx: AppContext) -> set[tuple[str, str]]:
 def token_for(store: Store, hashes: dict[str, str]) -> TokenFor:
     """Like conftest's, but signs the token with the test key instead of logging in
     (argon2 per test would make this matrix slow); test_auth.py covers logging in."""
-    made: set[Role] = set()
+    made: dict[Role, int] = {}
 
     async def make(role: Role) -> dict[str, str]:
         username = f"{role.value}-user"
         if role not in made:
-            await store.create_user(User(username, hashes[PASSWORD], role))
-            made.add(role)
-        claims = {"sub": username, "exp": int(time.time()) + 600}
+            user = await store.create_user(User(username, hashes[PASSWORD], role))
+            made[role] = user.token_version
+        claims = {"sub": username, "ver": made[role], "sid": "s1", "exp": int(time.time()) + 600}
         return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
 
     return make

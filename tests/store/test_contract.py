@@ -257,7 +257,9 @@ async def test_delete_home_refused_while_alerts_unresolved(store: Store) -> None
 
 async def test_users(store: Store) -> None:
     user = User("ann", "argon2$hash", Role.SUPERVISOR, "+8613900000000")
-    assert await store.create_user(user) == user
+    created = await store.create_user(user)
+    assert replace(created, token_version=0) == user
+    assert await store.get_user("ann") == created
     with pytest.raises(Conflict, match="ann"):
         await store.create_user(user)
     await store.create_user(User("bob", "h", Role.OPERATOR))
