@@ -64,6 +64,7 @@ from eldercare.domain import DeadLetter, Reading, StatusChange
 from eldercare.metrics import Metrics
 from eldercare.priority import YIELD_EVERY, Priority
 from eldercare.store.base import LivenessUpdate, Store, StoreError
+from gateway.adapters import SourceDecoder, Subscription
 from gateway.config import GatewayConfig
 from gateway.decode import Reason, Rejected, decode_event, decode_status, parse_topic
 from gateway.paho_client import BufferedClient, buffering_supported
@@ -166,7 +167,12 @@ class Gateway:
         self._stopping = False
         self._disconnected = threading.Event()
         self._done = asyncio.Event()
+        self._done_taking = asyncio.Event()
         self._running = False
+        self._sources = SourceDecoder()
+        self._source_topics: set[str] = set()
+        """Topics of device sources subscribed on this connection (see _sync_sources)."""
+        self._source_lock = threading.Lock()
         self._liveness_written: dict[str, tuple[datetime, float | None]] = {}
         """device -> (last_seen, battery) as last written: see LIVENESS_STEP."""
         metrics.describe(M_RECEIVED, "counter", "MQTT messages taken in by the gateway")
@@ -221,9 +227,12 @@ class Gateway:
         client.loop_start()
         try:
             async with asyncio.TaskGroup() as lanes:
+                sources = lanes.create_task(self._source_loop(), name="gateway-sources")
                 lanes.create_task(self._batch_loop(), name="gateway-batches")
                 if self._fast_lane:
                     lanes.create_task(self._fast_loop(), name="gateway-fast-lane")
+                await self._done_taking.wait()
+                sources.cancel()
         finally:
             await self._shutdown_client(client)
             self._done.set()
@@ -326,6 +335,56 @@ class Gateway:
             client.subscribe([(EVENT_TOPIC, opts), (STATUS_TOPIC, opts)])
         else:
             client.subscribe([(EVENT_TOPIC, 1), (STATUS_TOPIC, 1)])
+        with self._source_lock:
+            self._source_topics = set()  # a new connection: subscribe to all of them
+        self._sync_sources(client)
+
+    def _sync_sources(self, client: mqtt.Client) -> None:
+        """Subscribe to the topics of device sources the registry names and this
+        connection lacks; unsubscribe from those it no longer names. Any thread."""
+        wanted = self._registry.subscriptions()
+        with self._source_lock:
+            new = [sub for topic, sub in wanted.items() if topic not in self._source_topics]
+            gone = [topic for topic in self._source_topics if topic not in wanted]
+            for i in range(0, len(new), 200):
+                chunk = new[i : i + 200]
+                rc, _ = client.subscribe([self._source_option(sub) for sub in chunk])
+                if rc == mqtt.MQTT_ERR_SUCCESS:
+                    self._source_topics.update(sub.topic for sub in chunk)
+            for i in range(0, len(gone), 200):
+                topics = gone[i : i + 200]
+                rc, _ = client.unsubscribe(topics)
+                if rc == mqtt.MQTT_ERR_SUCCESS:
+                    self._source_topics.difference_update(topics)
+        if new or gone:
+            log.info(
+                "gateway subscriptions of device sources changed",
+                extra={"subscribed": [s.topic for s in new][:20], "unsubscribed": gone[:20]},
+            )
+
+    def _source_option(self, sub: Subscription) -> tuple[str, Any]:
+        if self._config.protocol != "5":
+            return (sub.topic, 1)
+        handling = (
+            SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE
+            if sub.retained_always
+            else SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
+        )
+        return (sub.topic, SubscribeOptions(qos=1, retainHandling=handling))
+
+    async def _source_loop(self) -> None:
+        """Follow registry changes: reload, then change the subscriptions (no restart)."""
+        registry = self._registry
+        while True:
+            await registry.wait_changed(self._config.registry_refresh)
+            try:
+                await registry.load()
+            except Exception as exc:  # the store is down: keep the old view, try again
+                log.warning("registry reload for device sources failed", extra={"error": repr(exc)})
+                continue
+            client = self._client
+            if client is not None and self._connected:
+                self._sync_sources(client)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         log.warning(
@@ -447,6 +506,7 @@ class Gateway:
         while True:
             batch = await self._next_batch()
             if not batch:
+                self._done_taking.set()
                 return  # stopping, and everything taken in is committed and acked
             await self._process(batch)
 
@@ -546,6 +606,9 @@ class Gateway:
             if i and not i % YIELD_EVERY:
                 await self._priority.pause()  # let the fast lane and the API in
             received_at = datetime.fromtimestamp(msg.received, UTC)
+            if not msg.topic.startswith("eldercare/") and msg.topic != NOT_UTF8:
+                await self._decode_source(msg, received_at, out, seen, battery, online)
+                continue
             try:
                 _, device_id, channel = parse_topic(msg.topic)
             except Rejected as rej:
@@ -601,6 +664,50 @@ class Gateway:
                     continue  # nothing new enough to be worth a row update
                 out.liveness.append(LivenessUpdate(device_id, last_seen, level, state))
         return out
+
+    async def _decode_source(
+        self,
+        msg: _Incoming,
+        received_at: datetime,
+        out: _Decoded,
+        seen: dict[str, datetime],
+        battery: dict[str, float],
+        online: dict[str, bool],
+    ) -> None:
+        """A message of an ecosystem (gateway/adapters): same bookkeeping as native."""
+        registry = self._registry
+        match = registry.source_match(msg.topic)
+        if match is None:
+            match = await registry.lookup_source(msg.topic)  # store errors: retry the batch
+        try:
+            items = self._sources.decode(
+                match,
+                msg.topic,
+                msg.payload,
+                msg.retain,
+                received_at,
+                min(received_at, self._clock.now()),
+            )
+        except Rejected as rej:
+            out.dead.append(self._dead(msg, received_at, rej.reason, rej.detail))
+            return
+        except Exception as exc:  # an adapter bug must not stop intake
+            log.exception("adapter failed", extra={"topic": msg.topic})
+            out.dead.append(
+                self._dead(msg, received_at, Reason.INTERNAL_ERROR, f"adapter failed: {exc!r}")
+            )
+            return
+        for item in items:
+            if isinstance(item, Reading):
+                out.readings.append(item)
+                seen[item.device_id] = received_at
+                if item.battery is not None:
+                    battery[item.device_id] = item.battery
+            else:
+                out.statuses.append(item)
+                online[item.device_id] = item.online
+                if item.online and not msg.retain:
+                    seen[item.device_id] = received_at
 
     def _liveness_committed(self, updates: list[LivenessUpdate]) -> None:
         written = self._liveness_written

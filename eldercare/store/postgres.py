@@ -32,8 +32,10 @@ from eldercare.domain import (
 )
 from eldercare.store._common import (
     clean_changes,
+    device_source_key,
     raised_details,
     require_aware,
+    source_conflict,
     status_details,
 )
 from eldercare.store._postgres_api import PostgresApi
@@ -188,10 +190,20 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
             if await _exists(conn, "devices", "id", device.id):
                 raise Conflict(f"device {device.id!r} already exists")
             await _check_device_refs(conn, device)
+            key = device_source_key(device.source)
+            await _check_source_free(conn, device.id, key)
             await conn.execute(
-                "INSERT INTO devices (id, home_id, kind, resident_id, location)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (device.id, device.home_id, device.kind.value, device.resident_id, device.location),
+                "INSERT INTO devices (id, home_id, kind, resident_id, location, source, source_key)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (
+                    device.id,
+                    device.home_id,
+                    device.kind.value,
+                    device.resident_id,
+                    device.location,
+                    None if device.source is None else Jsonb(device.source),
+                    key,
+                ),
             )
         return device
 
@@ -212,6 +224,12 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
             current = await self._get_device(conn, device_id)
             merged = replace(current, **cleaned)
             await _check_device_refs(conn, replace(merged, kind=DeviceKind(merged.kind)))
+            if "source" in cleaned:
+                source = cleaned["source"]
+                key = device_source_key(source)
+                await _check_source_free(conn, device_id, key)
+                cleaned["source"] = None if source is None else Jsonb(source)
+                cleaned["source_key"] = key
             await _update(conn, "devices", "id", device_id, cleaned)
             return await self._get_device(conn, device_id)
 
@@ -437,3 +455,13 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
                 (alert_id,),
             )
         return [_timeline(r) for r in rows]
+
+
+async def _check_source_free(conn: Conn, device_id: str, key: str | None) -> None:
+    if key is None:
+        return
+    row = await _row(
+        conn, "SELECT id FROM devices WHERE source_key = %s AND id <> %s", (key, device_id)
+    )
+    if row is not None:
+        raise Conflict(source_conflict(device_id, row["id"]))

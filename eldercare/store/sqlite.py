@@ -28,8 +28,10 @@ from eldercare.domain import (
 )
 from eldercare.store._common import (
     clean_changes,
+    device_source_key,
     raised_details,
     repeated_details,
+    source_conflict,
     status_details,
     worse,
 )
@@ -191,12 +193,31 @@ class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteBase):
             if self._exists("devices", "id", device.id):
                 raise Conflict(f"device {device.id!r} already exists")
             self._check_device_refs(device)
+            key = device_source_key(device.source)
+            self._check_source_free(device.id, key)
             conn.execute(
-                "INSERT INTO devices (id, home_id, kind, resident_id, location)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (device.id, device.home_id, device.kind.value, device.resident_id, device.location),
+                "INSERT INTO devices (id, home_id, kind, resident_id, location, source, source_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    device.id,
+                    device.home_id,
+                    device.kind.value,
+                    device.resident_id,
+                    device.location,
+                    None if device.source is None else _json(device.source),
+                    key,
+                ),
             )
         return device
+
+    def _check_source_free(self, device_id: str, key: str | None) -> None:
+        if key is None:
+            return
+        row = self._conn.execute(
+            "SELECT id FROM devices WHERE source_key = ? AND id <> ?", (key, device_id)
+        ).fetchone()
+        if row is not None:
+            raise Conflict(source_conflict(device_id, row["id"]))
 
     async def get_device(self, device_id: str) -> Device:
         return await self._run(self._get_device, device_id)
@@ -217,6 +238,15 @@ class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteBase):
             current = self._get_device(device_id)
             merged = replace(current, **changes)
             self._check_device_refs(replace(merged, kind=DeviceKind(merged.kind)))
+            if "source" in changes:
+                key = device_source_key(changes["source"])
+                self._check_source_free(device_id, key)
+                source = changes["source"]
+                changes = {
+                    **changes,
+                    "source": None if source is None else _json(source),
+                    "source_key": key,
+                }
             self._update("devices", "id", device_id, changes)
             return self._get_device(device_id)
 
