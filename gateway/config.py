@@ -39,9 +39,9 @@ class GatewayConfig:
     A marker is a cheap test on bytes: a false match only makes a message fast.
     Empty: one lane, strictly in arrival order (what the event clock needs)."""
     registry_refresh: float = 30.0
-    """Seconds between reloads of the registry for the topics of device sources
-    (changes made by another process, e.g. ``eldercare provision``); a change
-    through this process's API is taken at once."""
+    """Seconds between checks of the device sources in the store (changes made by
+    another process, e.g. ``eldercare provision``: one small query, a reload only
+    if they changed); a change through this process's API is taken at once."""
     tls_context: ssl.SSLContext | None = field(default=None, compare=False)
     """Used when ``tls``; None = the system's default CA store."""
 

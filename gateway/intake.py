@@ -376,9 +376,12 @@ class Gateway:
         """Follow registry changes: reload, then change the subscriptions (no restart)."""
         registry = self._registry
         while True:
-            await registry.wait_changed(self._config.registry_refresh)
+            changed = await registry.wait_changed(self._config.registry_refresh)
             try:
-                await registry.load()
+                if changed:
+                    await registry.load()
+                elif not await registry.refresh_sources():
+                    continue
             except Exception as exc:  # the store is down: keep the old view, try again
                 log.warning("registry reload for device sources failed", extra={"error": repr(exc)})
                 continue

@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from eldercare.device_source import source_key
 from eldercare.domain import Device
 from eldercare.store.base import Store
 from gateway.adapters import Match, SourceIndex, Subscription
@@ -46,6 +47,7 @@ class RegistryCache:
         self._stale = True
         self._lock = asyncio.Lock()
         self._sources = SourceIndex()
+        self._source_keys: dict[str, str] = {}
         self._changed = asyncio.Event()
         self.reloads = 0
         """How many times the list was loaded (for tests and metrics)."""
@@ -62,6 +64,7 @@ class RegistryCache:
         devices = await self._store.list_devices()
         self._devices = {d.id: d for d in devices}
         self._sources = SourceIndex(devices)
+        self._source_keys = {d.id: source_key(d.source) for d in devices if d.source is not None}
         self._loaded_at = self._monotonic()
         self._stale = False
         self.reloads += 1
@@ -79,6 +82,14 @@ class RegistryCache:
         except TimeoutError:
             return False
         self._changed.clear()
+        return True
+
+    async def refresh_sources(self) -> bool:
+        """Reload if the device sources in the store differ from the loaded ones
+        (one small query; the whole list only then). True if it reloaded."""
+        if await self._store.list_device_sources() == self._source_keys:
+            return False
+        await self.load()
         return True
 
     def subscriptions(self) -> dict[str, Subscription]:

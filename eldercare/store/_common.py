@@ -49,6 +49,9 @@ def load_migrations(backend: str) -> list[Migration]:
     return found
 
 
+DEVICE_SOURCES_SQL = "SELECT id, source_key FROM devices WHERE source_key IS NOT NULL"
+
+
 def device_source_key(source: dict[str, Any] | None) -> str | None:
     """The unique address of a device's source (None for a native device)."""
     return None if source is None else source_key(source)

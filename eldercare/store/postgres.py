@@ -31,6 +31,7 @@ from eldercare.domain import (
     User,
 )
 from eldercare.store._common import (
+    DEVICE_SOURCES_SQL,
     clean_changes,
     device_source_key,
     raised_details,
@@ -217,6 +218,11 @@ class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, Postgres
 
     async def list_devices(self, home_id: str | None = None) -> list[Device]:
         return [_device(r) for r in await self._list("devices", home_id, "id")]
+
+    async def list_device_sources(self) -> dict[str, str]:
+        async with self._auto() as conn:
+            rows = await _rows(conn, DEVICE_SOURCES_SQL, ())
+        return {r["id"]: r["source_key"] for r in rows}
 
     async def update_device(self, device_id: str, changes: dict[str, Any]) -> Device:
         cleaned = clean_changes("devices", changes)

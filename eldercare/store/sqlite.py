@@ -27,6 +27,7 @@ from eldercare.domain import (
     User,
 )
 from eldercare.store._common import (
+    DEVICE_SOURCES_SQL,
     clean_changes,
     device_source_key,
     raised_details,
@@ -229,6 +230,10 @@ class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteBase):
     async def list_devices(self, home_id: str | None = None) -> list[Device]:
         rows = await self._run(self._list, "devices", home_id, "id")
         return [_device(r) for r in rows]
+
+    async def list_device_sources(self) -> dict[str, str]:
+        rows = await self._run(lambda: self._conn.execute(DEVICE_SOURCES_SQL).fetchall())
+        return {r["id"]: r["source_key"] for r in rows}
 
     async def update_device(self, device_id: str, changes: dict[str, Any]) -> Device:
         return await self._run(self._update_device, device_id, clean_changes("devices", changes))

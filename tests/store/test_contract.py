@@ -199,6 +199,10 @@ async def test_device_source_is_stored_changed_and_unique(store: Store) -> None:
     assert changed.source == esphome
     # The old address is free again; back to native topics.
     assert (await store.update_device("h1-door", {"source": source})).source == source
+    assert await store.list_device_sources() == {
+        "h1-door": "zigbee2mqtt:zigbee2mqtt/hall_sos",
+        "h1-sos": "esphome:hall-sos",
+    }
     assert (await store.update_device("h1-door", {"source": None})).source is None
 
 
