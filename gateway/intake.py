@@ -65,6 +65,7 @@ from eldercare.metrics import Metrics
 from eldercare.priority import YIELD_EVERY, Priority
 from eldercare.store.base import LivenessUpdate, Store, StoreError
 from gateway.adapters import SourceDecoder, Subscription
+from gateway.adapters.urgency import urgent
 from gateway.config import GatewayConfig
 from gateway.decode import Reason, Rejected, decode_event, decode_status, parse_topic
 from gateway.paho_client import BufferedClient, buffering_supported
@@ -107,6 +108,8 @@ class _Incoming(NamedTuple):
     """time.time() when paho handed the message over."""
     generation: int
     """The connection it came on; acks are only sent on that connection."""
+    fast: str | None = None
+    """In the fast lane: the key its device's later messages follow it by."""
 
 
 @dataclass(slots=True)
@@ -458,7 +461,7 @@ class Gateway:
         if fast_device is not None:
             with self._fast_lock:
                 self._fast_pending[fast_device] = self._fast_pending.get(fast_device, 0) + 1
-            self._fast.append(incoming)
+            self._fast.append(incoming._replace(fast=fast_device))
             self._set_in_loop(self._fast_wake)
             return
         self._inbox.append(incoming)
@@ -476,6 +479,8 @@ class Gateway:
     def _fast_device(self, topic: str, payload: bytes) -> str | None:
         """The device id if the message goes in the fast lane, else None (registry
         as cached: an unknown device goes the normal way, to be dead-lettered)."""
+        if not topic.startswith("eldercare/"):
+            return self._fast_source_device(topic, payload)
         parts = topic.split("/")
         if len(parts) != 5:
             return None
@@ -489,6 +494,19 @@ class Gateway:
         if markers is None or (markers and not any(m in payload for m in markers)):
             return None
         return device_id
+
+    def _fast_source_device(self, topic: str, payload: bytes) -> str | None:
+        """``_fast_device`` for a device with a source (gateway/adapters/urgency.py).
+        A Tasmota bridge's devices share a topic: they follow each other by it."""
+        match = self._registry.source_match(topic)
+        if match is None:
+            return None
+        key = topic if match.ecosystem == "tasmota" else match.routes[0].device.id
+        if key in self._fast_pending:
+            return key
+        if not any(r.device.kind.value in self._fast_lane for r in match.routes):
+            return None
+        return key if urgent(match, payload) else None
 
     # --- asyncio side -------------------------------------------------------------
 
@@ -524,7 +542,7 @@ class Gateway:
                     await self._process(batch, urgent=True)
                 with self._fast_lock:
                     for msg in batch:
-                        device_id = msg.topic.split("/")[3]  # a fast-lane topic has 5 parts
+                        device_id = msg.fast or msg.topic.split("/")[3]
                         left = self._fast_pending.get(device_id, 1) - 1
                         if left > 0:
                             self._fast_pending[device_id] = left

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from eldercare.device_source import parse_source, source_key
 from eldercare.domain import Device, DeviceKind, Reading, StatusChange
 from gateway.adapters import SourceDecoder, SourceIndex
+from gateway.adapters.urgency import urgent
 from gateway.decode import Rejected
 
 FIXTURES = sorted((Path(__file__).parent / "adapter_fixtures").glob("*.json"))
@@ -146,3 +147,62 @@ def test_source_keys_tell_addresses_apart() -> None:
     same = {"type": "tasmota", "topic": "tele/zb/SENSOR", "device": "0x12ab"}
     other = {"type": "tasmota", "topic": "tele/zb/SENSOR", "device": "0x12AC"}
     assert source_key(one) == source_key(same) != source_key(other)
+
+
+@pytest.mark.parametrize(
+    ("kind", "source", "topic", "payload", "fast"),
+    [
+        (
+            "sos_button",
+            {"type": "zigbee2mqtt", "topic": "z/s"},
+            "z/s",
+            b'{"action":"emergency"}',
+            True,
+        ),
+        ("sos_button", {"type": "zigbee2mqtt", "topic": "z/s"}, "z/s", b'{"action":""}', False),
+        (
+            "fall_radar",
+            {"type": "zigbee2mqtt", "topic": "z/r"},
+            "z/r",
+            b'{"fall_down_status":"none"}',
+            False,
+        ),
+        (
+            "fall_radar",
+            {"type": "zigbee2mqtt", "topic": "z/r"},
+            "z/r",
+            b'{"fall_down_status":"fall"}',
+            True,
+        ),
+        (
+            "water",
+            {"type": "esphome", "node": "n"},
+            "n/binary_sensor/water_leak/state",
+            b"ON",
+            True,
+        ),
+        (
+            "water",
+            {"type": "esphome", "node": "n"},
+            "n/binary_sensor/water_leak/state",
+            b"OFF",
+            False,
+        ),
+        ("gas", {"type": "shelly", "id": "g"}, "shellies/g/sensor/gas", b"heavy", True),
+        ("gas", {"type": "shelly", "id": "g"}, "shellies/g/sensor/gas", b"test", False),
+        (
+            "sos_button",
+            {"type": "tasmota", "topic": "t/S", "device": "1"},
+            "t/S",
+            b'{"ZbReceived":{"1":{"PersonalAlarm": 1}}}',
+            True,
+        ),
+    ],
+)
+def test_urgent_ecosystem_messages_are_told_apart_from_heartbeats(
+    kind: str, source: dict[str, Any], topic: str, payload: bytes, fast: bool
+) -> None:
+    index = SourceIndex([Device("d", "h1", DeviceKind(kind), None, "", source)])
+    match = index.match(topic)
+    assert match is not None
+    assert urgent(match, payload) is fast

@@ -4,6 +4,7 @@ restart: a real Mosquitto and a real SQLite store (no mocks of either)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -13,12 +14,12 @@ import aiomqtt
 import pytest
 
 from eldercare.clock import WallClock
-from eldercare.domain import Device, DeviceKind, Home, Reading
+from eldercare.domain import Device, DeviceKind, Home, Reading, Resident
 from eldercare.metrics import Metrics
 from eldercare.store import Store, open_store
 from gateway.intake import Gateway, GatewayConfig
 from gateway.registry_cache import RegistryCache
-from tests.gateway.test_intake import Recorder, eventually
+from tests.gateway.test_intake import HoldingSink, Recorder, eventually
 from tests.harness.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -34,23 +35,32 @@ class World:
         return [r for r in self.sink.readings if r.device_id == device_id]
 
 
-@pytest.fixture(params=["5", "3.1.1"])
-async def world(
-    request: pytest.FixtureRequest, mosquitto: Mosquitto, tmp_path: Path
+@contextlib.asynccontextmanager
+async def running(
+    broker: Mosquitto,
+    tmp_path: Path,
+    protocol: str = "5",
+    sink: Recorder | None = None,
+    fast_lane: dict[str, tuple[bytes, ...]] | None = None,
+    devices: tuple[Device, ...] = (),
 ) -> AsyncIterator[World]:
     store = await open_store(f"sqlite:///{tmp_path}/t.db")
     await store.migrate()
     await store.create_home(Home("h1", "A"))
+    await store.create_resident(Resident("r1", "h1", "Li"))
+    for device in devices:
+        await store.create_device(device)
     registry = RegistryCache(store, miss_reload_interval=0.2)
     await registry.load()
-    sink = Recorder()
+    sink = sink or Recorder()
     gateway = Gateway(
         GatewayConfig(
-            host=mosquitto.host,
-            port=mosquitto.port,
+            host=broker.host,
+            port=broker.port,
             client_id=f"gw-{uuid.uuid4().hex[:8]}",
-            protocol=request.param,
+            protocol=protocol,
             registry_refresh=0.2,
+            fast_lane=fast_lane or {},
         ),
         store=store,
         registry=registry,
@@ -70,6 +80,14 @@ async def world(
         await gateway.stop(timeout=5)
         await task
         await store.close()
+
+
+@pytest.fixture(params=["5", "3.1.1"])
+async def world(
+    request: pytest.FixtureRequest, mosquitto: Mosquitto, tmp_path: Path
+) -> AsyncIterator[World]:
+    async with running(mosquitto, tmp_path, request.param) as w:
+        yield w
 
 
 async def _publish(broker: Mosquitto, topic: str, payload: object) -> None:
@@ -132,3 +150,37 @@ async def test_a_device_provisioned_by_another_process_is_subscribed_on_the_next
 
     await eventually(taken, "the periodic check subscribed to the new device")
     assert world.readings("w1")[0].fields == {"leak": True}
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-lane", "one-lane"])
+async def test_a_zigbee2mqtt_sos_press_takes_the_fast_lane_past_a_vitals_batch(
+    mosquitto: Mosquitto, tmp_path: Path, fast: bool
+) -> None:
+    sink = HoldingSink("bed")
+    devices = (
+        Device("bed", "h1", DeviceKind.BED_BAND, "r1"),
+        Device(
+            "sos", "h1", DeviceKind.SOS_BUTTON, source={"type": "zigbee2mqtt", "topic": "z/sos"}
+        ),
+    )
+    lane = {"sos_button": (b'"press"',)} if fast else None
+    async with running(mosquitto, tmp_path, sink=sink, fast_lane=lane, devices=devices) as world:
+        vitals = {"seq": 1, "hr": 60, "rr": 14, "in_bed": True}
+        await _publish(mosquitto, "eldercare/v1/h1/bed/event", vitals)
+        await asyncio.wait_for(sink.holding.wait(), 5)
+        await _publish(mosquitto, "z/sos", {"action": "emergency", "battery": 90})
+
+        async def pressed() -> bool:
+            return bool(world.readings("sos"))
+
+        try:
+            if fast:
+                await eventually(pressed, "the press delivered while the vitals batch waits")
+                assert world.readings("sos")[0].fields == {"action": "press"}
+                assert not world.readings("bed")
+            else:  # one lane: the press waits for the batch before it
+                await asyncio.sleep(0.3)
+                assert not await pressed()
+        finally:
+            sink.release.set()
+        await eventually(pressed, "the press delivered")
