@@ -376,15 +376,14 @@ class Gateway:
         return (sub.topic, SubscribeOptions(qos=1, retainHandling=handling))
 
     async def _source_loop(self) -> None:
-        """Follow registry changes: reload, then change the subscriptions (no restart)."""
+        """Follow the device sources: after a registry change (at once) and every
+        ``registry_refresh`` seconds, reload if they changed and change the
+        subscriptions (no restart). Other registry changes reload lazily, as before."""
         registry = self._registry
         while True:
-            changed = await registry.wait_changed(self._config.registry_refresh)
+            await registry.wait_changed(self._config.registry_refresh)
             try:
-                if changed:
-                    await registry.load()
-                elif not await registry.refresh_sources():
-                    continue
+                await registry.refresh_sources()
             except Exception as exc:  # the store is down: keep the old view, try again
                 log.warning("registry reload for device sources failed", extra={"error": repr(exc)})
                 continue
