@@ -118,6 +118,8 @@ class _Decoded:
     statuses: list[StatusChange] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     liveness: list[LivenessUpdate] = field(default_factory=list)
+    undo: dict[str, Any] = field(default_factory=dict)
+    """What decoding changed in the adapters' device state, to undo before a retry."""
 
 
 class Gateway:
@@ -577,9 +579,11 @@ class Gateway:
         """Decode (the registry lookup of an unknown device may need the store)."""
         attempt = 0
         while True:
+            out = _Decoded()
             try:
-                return await self._decode(batch)
+                return await self._decode(batch, out)
             except Exception as exc:
+                self._sources.rollback(out.undo)  # the retry decodes the same messages again
                 attempt += 1
                 await self._store_failed(exc, attempt, len(batch))
 
@@ -616,8 +620,8 @@ class Gateway:
         )
         await asyncio.sleep(delay)
 
-    async def _decode(self, batch: list[_Incoming]) -> _Decoded:
-        out = _Decoded()
+    async def _decode(self, batch: list[_Incoming], out: _Decoded | None = None) -> _Decoded:
+        out = _Decoded() if out is None else out
         registry = self._registry
         seen: dict[str, datetime] = {}
         battery: dict[str, float] = {}
@@ -707,6 +711,7 @@ class Gateway:
                 msg.retain,
                 received_at,
                 min(received_at, self._clock.now()),
+                out.undo,
             )
         except Rejected as rej:
             out.dead.append(self._dead(msg, received_at, rej.reason, rej.detail))

@@ -51,8 +51,13 @@ class SourceDecoder:
         retain: bool,
         received_at: datetime,
         status_at: datetime,
+        undo: dict[str, Any] | None = None,
     ) -> list[Reading | StatusChange]:
-        """Raises Rejected (unknown_device, unmappable, …) for what cannot be taken."""
+        """Raises Rejected (unknown_device, unmappable, …) for what cannot be taken.
+
+        ``undo`` (if given) collects each touched device's state as it was before,
+        so ``rollback(undo)`` makes a batch that is decoded again (after a store
+        error) decode the same: an SOS state seen twice would be no press."""
         if match is None:
             raise Rejected(
                 Reason.UNKNOWN_DEVICE,
@@ -69,8 +74,27 @@ class SourceDecoder:
             if isinstance(outcome, Availability):
                 out.append(StatusChange(device.home_id, device.id, outcome.online, status_at))
             else:
+                if undo is not None and device.id not in undo:
+                    known = self._known.get(device.id)
+                    undo[device.id] = (
+                        None if known is None else dict(known),
+                        device.id in self._latched,
+                    )
                 out.append(self._reading(match.ecosystem, device, outcome, retain, received_at))
         return out
+
+    def rollback(self, undo: dict[str, Any]) -> None:
+        """Put back the device state ``decode`` changed while filling ``undo``."""
+        for device_id, (known, latched) in undo.items():
+            if known is None:
+                self._known.pop(device_id, None)
+            else:
+                self._known[device_id] = known
+            if latched:
+                self._latched.add(device_id)
+            else:
+                self._latched.discard(device_id)
+        undo.clear()
 
     def _reading(
         self, ecosystem: str, device: Device, update: Update, retain: bool, at: datetime

@@ -206,3 +206,16 @@ def test_urgent_ecosystem_messages_are_told_apart_from_heartbeats(
     match = index.match(topic)
     assert match is not None
     assert urgent(match, payload) is fast
+
+
+def test_a_batch_decoded_again_after_a_store_error_decodes_the_same() -> None:
+    source = {"type": "esphome", "node": "bed-sos", "objects": {"red": "action"}}
+    device = Device("s", "h1", DeviceKind.SOS_BUTTON, None, "", source)
+    match = SourceIndex([device]).match("bed-sos/binary_sensor/red/state")
+    decoder = SourceDecoder()
+    undo: dict[str, Any] = {}
+    (first,) = decoder.decode(match, "bed-sos/binary_sensor/red/state", b"ON", False, AT, AT, undo)
+    assert isinstance(first, Reading) and first.fields == {"action": "press"}
+    decoder.rollback(undo)  # the batch failed later on: it is decoded again
+    (again,) = decoder.decode(match, "bed-sos/binary_sensor/red/state", b"ON", False, AT, AT)
+    assert isinstance(again, Reading) and again.fields == {"action": "press"}
