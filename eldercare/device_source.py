@@ -54,9 +54,21 @@ class _Source(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_z2m_topic(value: str) -> str:
+    parts = value.split("/")
+    if len(parts) < 2 or parts[1] == "bridge" or parts[-1] in ("availability", "set", "get"):
+        raise ValueError(
+            "a Zigbee2MQTT device topic is <base>/<friendly_name>: not the bridge's topics, "
+            "nor …/availability, …/set or …/get"
+        )
+    return value
+
+
 class Zigbee2MqttSource(_Source):
     type: Literal["zigbee2mqtt"]
-    topic: Topic = Field(description="zigbee2mqtt/<friendly_name>")
+    topic: Annotated[Topic, AfterValidator(_check_z2m_topic)] = Field(
+        description="zigbee2mqtt/<friendly_name>"
+    )
     smoke: bool = Field(default=False, description="a gas device: also take `smoke` as the alarm")
     press_actions: tuple[Level, ...] | None = Field(
         default=None, description="`action` values that are a press (default: see README)"

@@ -130,6 +130,8 @@ def test_a_retained_press_is_never_a_new_press() -> None:
     [
         ({"type": "zigbee2mqtt", "topic": "zigbee2mqtt/+"}, "wildcards"),
         ({"type": "zigbee2mqtt", "topic": "eldercare/v1/h1/d1/event"}, "native"),
+        ({"type": "zigbee2mqtt", "topic": "zigbee2mqtt/bridge/devices"}, "bridge"),
+        ({"type": "zigbee2mqtt", "topic": "zigbee2mqtt/sos/availability"}, "availability"),
         ({"type": "esphome", "node": "bad node"}, "pattern"),
         ({"type": "shelly"}, "id"),
         ({"type": "tasmota", "topic": "tele/zb/SENSOR"}, "device"),
