@@ -274,3 +274,27 @@ async def test_tasmota_contact_opens_the_door_and_a_bad_value_is_dead_lettered(
         assert reading.device_id == "h1-door" and reading.fields == {"open": True}
     finally:
         await store.close()
+
+
+async def test_sim_event_publishes_as_an_off_the_shelf_device(
+    runner: Runner, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``eldercare sim event --source`` drives a device with a source end to end."""
+    from eldercare.cli import main
+
+    api = await runner.start()
+    source = {"type": "tasmota", "topic": "tele/h1-zb/SENSOR", "device": "0x00C1"}
+    async with await _client(api) as client:
+        await _home(client)
+        await _device(client, "h1-sos", "sos_button", source)
+        monkeypatch.setenv("ELDERCARE_MQTT_URL", f"mqtt://127.0.0.1:{mosquitto.port}")
+        argv = ["sim", "event", "--home", "h1", "--kind", "sos_button"]
+        argv += ["--set", 'action="press"', "--source", json.dumps(source)]
+
+        async def pressed() -> list[dict[str, Any]] | None:
+            # Sent until the gateway has subscribed to the device added just now.
+            assert await asyncio.to_thread(main, argv) == 0
+            return await _alerts(client, "sos") or None
+
+        (alert,) = await eventually(pressed, timeout=10, interval=0.2)
+        assert alert["device_id"] == "h1-sos"
