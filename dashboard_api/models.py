@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from detectors.config import check_overrides
+from eldercare.device_source import EsphomeSource, Source, check_objects
 from eldercare.domain import (
     E164_PATTERN,
     ID_PATTERN,
@@ -241,16 +242,25 @@ class VitalsRead(BaseModel):
 # --- devices --------------------------------------------------------------------
 
 
+SOURCE_DESCRIPTION = (
+    "Not a native device: the ecosystem and address it publishes under, e.g. "
+    '{"type": "zigbee2mqtt", "topic": "zigbee2mqtt/bathroom_radar"} (README: Off-the-shelf '
+    "devices); null or left out = native topics"
+)
+
+
 class DeviceCreate(_Body):
     id: Id
     home_id: Id
     kind: DeviceKind
     resident_id: Id | None = Field(default=None, description="required for bed_band")
     location: Text = ""
+    source: Source | None = Field(default=None, description=SOURCE_DESCRIPTION)
 
     @model_validator(mode="after")
     def _fits(self) -> Self:
         check_device_fields(self.kind, self.resident_id)
+        check_device_source(self.kind, self.source)
         return self
 
 
@@ -260,13 +270,26 @@ class DeviceRead(_Read):
     kind: DeviceKind
     resident_id: str | None
     location: str
+    source: dict[str, Any] | None = None
 
 
 class DeviceUpdate(_Update):
-    nullable: ClassVar[frozenset[str]] = frozenset({"resident_id"})
+    nullable: ClassVar[frozenset[str]] = frozenset({"resident_id", "source"})
     kind: DeviceKind | None = None
     resident_id: Id | None = None
     location: Text | None = None
+    source: Source | None = Field(default=None, description=SOURCE_DESCRIPTION)
+
+
+def check_device_source(kind: DeviceKind, source: BaseModel | None) -> None:
+    """Raise ValueError when an ESPHome object mapping names a field the kind lacks."""
+    if isinstance(source, EsphomeSource):
+        check_objects(kind.value, source)
+
+
+def source_dict(source: BaseModel | None) -> dict[str, Any] | None:
+    """A source model as stored (defaults left out, so it reads back as it was sent)."""
+    return None if source is None else source.model_dump(mode="json", exclude_defaults=True)
 
 
 # --- contacts -------------------------------------------------------------------

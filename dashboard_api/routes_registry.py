@@ -2,8 +2,9 @@
 
 Reads need an operator, writes a supervisor. Every home, resident or device
 write calls ``ctx.on_registry_change()`` so the gateway drops its cached view.
-A body naming a home or resident that does not exist is a 422; a taken id or a
-row still in use is a 409 with the store's reason.
+A body naming a home or resident that does not exist is a 422; a taken id, a
+device ``source`` another device has, or a row still in use is a 409 with the
+store's reason.
 """
 
 from collections.abc import Awaitable
@@ -32,8 +33,11 @@ from dashboard_api.models import (
     ResidentUpdate,
     RuleRead,
     check_device_fields,
+    check_device_source,
+    source_dict,
 )
 from detectors.config import DEFAULTS
+from eldercare.device_source import parse_source
 from eldercare.domain import Device, DeviceKind, Home, Resident, Role, User
 from eldercare.store.base import NotFound
 
@@ -245,7 +249,14 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         """A `bed_band` needs the `resident_id` of a resident of the same home."""
         await _referenced(store.get_home(body.home_id))
         await check_resident(body.home_id, body.resident_id)
-        device = Device(body.id, body.home_id, body.kind, body.resident_id, body.location)
+        device = Device(
+            body.id,
+            body.home_id,
+            body.kind,
+            body.resident_id,
+            body.location,
+            source_dict(body.source),
+        )
         created = await store.create_device(device)
         ctx.on_registry_change()
         return created
@@ -265,9 +276,13 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         changes = body.changes()
         kind = DeviceKind(changes.get("kind", current.kind))
         resident_id = changes.get("resident_id", current.resident_id)
+        if "source" in changes:
+            changes["source"] = source_dict(body.source)
         try:
             check_device_fields(kind, resident_id)
-        except ValueError as exc:
+            source = changes.get("source", current.source)
+            check_device_source(kind, None if source is None else parse_source(source))
+        except ValueError as exc:  # pydantic's ValidationError is one too
             raise HTTPException(422, str(exc)) from exc
         if "resident_id" in changes:
             await check_resident(current.home_id, resident_id)

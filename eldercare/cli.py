@@ -10,6 +10,7 @@ import asyncio
 import getpass
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -71,8 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
         "kinds, a bed band needs a resident); any problem changes nothing and is reported "
         "with its line and field. Existing ids are updated. Formats: eldercare/provision.py.",
     )
-    p.add_argument("file", help="a .csv or .toml file")
+    p.add_argument("file", nargs="?", help="a .csv or .toml file")
     p.add_argument("--dry-run", action="store_true", help="check only, change nothing")
+    p.add_argument(
+        "--discover",
+        action="store_true",
+        help="list the Zigbee2MQTT devices the broker shows that the registry lacks, "
+        "with a suggested kind, as CSV rows to complete (home_id) and provision",
+    )
+    p.add_argument("--base-topic", default="zigbee2mqtt", help="Zigbee2MQTT base topic")
 
     p = sub.add_parser(
         "bench", help="measure throughput, alert latency and cost on this machine (see README)"
@@ -148,7 +156,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate(settings))
         if args.command == "users":
             return asyncio.run(_users_add(settings, args))
+        if args.command == "provision" and args.discover:
+            return asyncio.run(_discover(settings, args.base_topic))
         if args.command == "provision":
+            if args.file is None:
+                print("eldercare provision: give a FILE, or --discover", file=sys.stderr)
+                return 2
             return asyncio.run(_provision(settings, args.file, args.dry_run))
         if args.command == "broker-config":
             from eldercare import broker_config_cli
@@ -312,6 +325,39 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await store.close()
     print(f"added {args.role} {args.username}")
+    return 0
+
+
+async def _discover(settings: Settings, base: str) -> int:
+    from eldercare.store import open_store
+    from gateway.adapters.discovery import read_bridge_devices, suggest
+
+    broker = settings.broker()
+    try:
+        listed = await read_bridge_devices(
+            broker.host, broker.port, base, 10.0, broker.username, broker.password
+        )
+    except (TimeoutError, OSError, ValueError) as exc:
+        print(
+            f"eldercare provision --discover: no device list on {base}/bridge/devices "
+            f"at {broker.host}:{broker.port} ({exc!r})",
+            file=sys.stderr,
+        )
+        return 1
+    store = await open_store(settings.database_url)
+    try:
+        await store.migrate()
+        found = suggest(listed, await store.list_devices(), base)
+    finally:
+        await store.close()
+    print("type,id,home_id,kind,source")
+    for s in found:
+        ident = re.sub(r"[^A-Za-z0-9_-]", "-", s.friendly_name)[:64]
+        cell = ";".join(f"{k}={'true' if v is True else v}" for k, v in s.source().items())
+        print(f"{ident}: {s.vendor} {s.model}: {s.kind or 'no kind'} ({s.why})", file=sys.stderr)
+        print(f"device,{ident},,{s.kind or ''},{cell}")
+    note = f"{len(found)} device(s) not in the registry; fill in home_id (and kind)"
+    print(f"eldercare provision --discover: {note}", file=sys.stderr)
     return 0
 
 

@@ -146,6 +146,10 @@ class Device:
     kind: DeviceKind
     resident_id: str | None = None
     location: str = ""
+    source: dict[str, Any] | None = None
+    """Not a native device: the ecosystem and address it publishes under, e.g.
+    ``{"type": "zigbee2mqtt", "topic": "zigbee2mqtt/bathroom_radar"}``
+    (eldercare/device_source.py); None = native topics."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ per-home rule fields of the API are passed through as they are).
 
 CSV: one row per thing, a ``type`` column (``home``, ``resident``, ``device``,
 ``contact``) and the API's fields as columns; empty cells are left out;
-``limits`` (and other table-valued fields) are ``key=value;key=value``.
+``limits`` (and other table-valued fields) are ``key=value;key=value``; a
+device's ``source`` is ``type=zigbee2mqtt;topic=zigbee2mqtt/hall_sos`` (ESPHome
+object mappings as ``objects.<object_id>=<field>``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from dashboard_api.models import ContactCreate, DeviceCreate, HomeCreate, ResidentCreate
+from dashboard_api.models import (
+    ContactCreate,
+    DeviceCreate,
+    HomeCreate,
+    ResidentCreate,
+    source_dict,
+)
 from eldercare.domain import Contact, Device, DeviceKind, Home, Resident
 from eldercare.store.base import NotFound, Store
 
@@ -117,6 +125,23 @@ def _table(cell: str) -> dict[str, Any]:
     return out
 
 
+def _source_cell(cell: str) -> dict[str, Any]:
+    """``type=esphome;node=bed-1;objects.hr_sensor=hr`` → a device source (strings;
+    ``objects.<id>=<field>`` nest; ``press_actions=a|b`` is a list)."""
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in cell.split(";"))):
+        key, eq, value = (x.strip() for x in part.partition("="))
+        if not eq:
+            raise ValueError(f"{part!r} is not key=value")
+        if key.startswith("objects."):
+            out.setdefault("objects", {})[key.removeprefix("objects.")] = value
+        elif key == "press_actions":
+            out[key] = [v for v in value.split("|") if v]
+        else:
+            out[key] = value
+    return out
+
+
 def read_csv(text: str) -> list[Entry] | list[Problem]:
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or "type" not in reader.fieldnames:
@@ -133,7 +158,12 @@ def read_csv(text: str) -> list[Entry] | list[Problem]:
         for name, cell in row.items():
             if cell is None or not cell.strip():
                 continue
-            if name in ("limits", "rules") or name.endswith("_overrides"):
+            if name == "source":
+                try:
+                    raw[name] = _source_cell(cell)
+                except ValueError as exc:
+                    problems.append(Problem(line, kind or "row", name, str(exc)))
+            elif name in ("limits", "rules") or name.endswith("_overrides"):
                 try:
                     raw[name] = _table(cell)
                 except ValueError as exc:
@@ -221,7 +251,8 @@ def _field_problems(entry: Entry, exc: ValidationError) -> Iterable[Problem]:
         loc = [str(x) for x in err["loc"]]
         name = loc[0] if loc else None
         if name is None and err["type"] == "value_error" and entry.kind == "device":
-            name = "resident_id"  # the only whole-model rule: a bed band needs a resident
+            # The whole-model rules: a bed band needs a resident; ESPHome objects fit the kind.
+            name = "source" if "objects." in str(err["msg"]) else "resident_id"
         message = str(err["msg"]).removeprefix("Value error, ")
         if len(loc) > 1:
             message = f"{'.'.join(loc[1:])}: {message}"
@@ -294,6 +325,7 @@ async def check(entries: list[Entry], store: Store, default_timezone: str) -> Pl
             plan.residents.append(_domain(Resident, values))
         elif entry.kind == "device":
             values["kind"] = DeviceKind(values["kind"])
+            values["source"] = source_dict(entry.model.source)  # as the API stores it
             plan.devices.append(_domain(Device, values))
         else:
             plan.contacts.append(entry.model)

@@ -46,6 +46,10 @@ class GatewayConfig:
     """Messages one device may send at once before ``device_rate`` applies."""
     dead_letter_max_payload: int = 4096
     """Bytes of a refused payload kept in its dead letter (its full length is kept too)."""
+    registry_refresh: float = 30.0
+    """Seconds between checks of the device sources in the store (changes made by
+    another process, e.g. ``eldercare provision``: one small query, a reload only
+    if they changed); a change through this process's API is taken at once."""
     tls_context: ssl.SSLContext | None = field(default=None, compare=False)
     """Used when ``tls``; None = the system's default CA store."""
 

@@ -58,6 +58,9 @@ class Reason(StrEnum):
     BAD_TIMESTAMP = "bad_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
     BAD_STATUS = "bad_status"
+    UNMAPPABLE = "unmappable"
+    """An ecosystem's payload (Zigbee2MQTT, ESPHome, Shelly, Tasmota) that its adapter
+    cannot map; the detail names the ecosystem and the field (gateway/adapters)."""
     INTERNAL_ERROR = "internal_error"
     """Not raised here: the gateway uses it when decoding itself failed (a bug)."""
 
@@ -157,7 +160,7 @@ _POSTURE = ("standing", "sitting", "lying", "floor")
 _ACTION = ("press", "cancel")
 
 
-def _check_kind_fields(kind: DeviceKind, body: dict[str, Any]) -> None:
+def check_kind_fields(kind: DeviceKind, body: dict[str, Any]) -> None:
     """Validate the kind's fields of a payload that is not a heartbeat."""
     if kind is DeviceKind.BED_BAND:
         _require(body, kind, "hr", "rr", "in_bed")
@@ -354,7 +357,7 @@ def decode_event(
 
     raw_ts = body.pop("ts", _MISSING)
     if body:
-        _check_kind_fields(kind, body)
+        check_kind_fields(kind, body)
 
     if raw_ts is _MISSING:
         ts = received_at

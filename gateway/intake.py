@@ -70,6 +70,8 @@ from eldercare.domain import DeadLetter, Reading, StatusChange
 from eldercare.metrics import Metrics
 from eldercare.priority import YIELD_EVERY, Priority
 from eldercare.store.base import LivenessUpdate, Store, StoreError
+from gateway.adapters import SourceDecoder, Subscription
+from gateway.adapters.urgency import urgent
 from gateway.config import GatewayConfig
 from gateway.decode import Reason, Rejected, decode_event, decode_status, parse_topic
 from gateway.paho_client import BufferedClient, buffering_supported
@@ -116,6 +118,8 @@ class _Incoming(NamedTuple):
     """time.time() when paho handed the message over."""
     generation: int
     """The connection it came on; acks are only sent on that connection."""
+    fast: str | None = None
+    """In the fast lane: the key its device's later messages follow it by."""
 
 
 @dataclass(slots=True)
@@ -126,6 +130,8 @@ class _Decoded:
     liveness: list[LivenessUpdate] = field(default_factory=list)
     rate_limited: int = 0
     """Messages over their device's rate limit (dropped; the first of a window is in dead)."""
+    undo: dict[str, Any] = field(default_factory=dict)
+    """What decoding changed in the adapters' device state, to undo before a retry."""
 
 
 class Gateway:
@@ -178,7 +184,12 @@ class Gateway:
         self._stopping = False
         self._disconnected = threading.Event()
         self._done = asyncio.Event()
+        self._done_taking = asyncio.Event()
         self._running = False
+        self._sources = SourceDecoder()
+        self._source_topics: set[str] = set()
+        """Topics of device sources subscribed on this connection (see _sync_sources)."""
+        self._source_lock = threading.Lock()
         self._liveness_written: dict[str, tuple[datetime, float | None]] = {}
         """device -> (last_seen, battery) as last written: see LIVENESS_STEP."""
         self._limiter = DeviceRateLimiter(config.device_rate, config.device_burst)
@@ -247,9 +258,12 @@ class Gateway:
         client.loop_start()
         try:
             async with asyncio.TaskGroup() as lanes:
+                sources = lanes.create_task(self._source_loop(), name="gateway-sources")
                 lanes.create_task(self._batch_loop(), name="gateway-batches")
                 if self._fast_lane:
                     lanes.create_task(self._fast_loop(), name="gateway-fast-lane")
+                await self._done_taking.wait()
+                sources.cancel()
         finally:
             await self._shutdown_client(client)
             self._done.set()
@@ -353,6 +367,58 @@ class Gateway:
             client.subscribe([(EVENT_TOPIC, opts), (STATUS_TOPIC, opts)])
         else:
             client.subscribe([(EVENT_TOPIC, 1), (STATUS_TOPIC, 1)])
+        with self._source_lock:
+            self._source_topics = set()  # a new connection: subscribe to all of them
+        self._sync_sources(client)
+
+    def _sync_sources(self, client: mqtt.Client) -> None:
+        """Subscribe to the topics of device sources the registry names and this
+        connection lacks; unsubscribe from those it no longer names. Any thread."""
+        wanted = self._registry.subscriptions()
+        with self._source_lock:
+            new = [sub for topic, sub in wanted.items() if topic not in self._source_topics]
+            gone = [topic for topic in self._source_topics if topic not in wanted]
+            for i in range(0, len(new), 200):
+                chunk = new[i : i + 200]
+                rc, _ = client.subscribe([self._source_option(sub) for sub in chunk])
+                if rc == mqtt.MQTT_ERR_SUCCESS:
+                    self._source_topics.update(sub.topic for sub in chunk)
+            for i in range(0, len(gone), 200):
+                topics = gone[i : i + 200]
+                rc, _ = client.unsubscribe(topics)
+                if rc == mqtt.MQTT_ERR_SUCCESS:
+                    self._source_topics.difference_update(topics)
+        if new or gone:
+            log.info(
+                "gateway subscriptions of device sources changed",
+                extra={"subscribed": [s.topic for s in new][:20], "unsubscribed": gone[:20]},
+            )
+
+    def _source_option(self, sub: Subscription) -> tuple[str, Any]:
+        if self._config.protocol != "5":
+            return (sub.topic, 1)
+        handling = (
+            SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE
+            if sub.retained_always
+            else SubscribeOptions.RETAIN_SEND_IF_NEW_SUB
+        )
+        return (sub.topic, SubscribeOptions(qos=1, retainHandling=handling))
+
+    async def _source_loop(self) -> None:
+        """Follow the device sources: after a registry change (at once) and every
+        ``registry_refresh`` seconds, reload if they changed and change the
+        subscriptions (no restart). Other registry changes reload lazily, as before."""
+        registry = self._registry
+        while True:
+            await registry.wait_changed(self._config.registry_refresh)
+            try:
+                await registry.refresh_sources()
+            except Exception as exc:  # the store is down: keep the old view, try again
+                log.warning("registry reload for device sources failed", extra={"error": repr(exc)})
+                continue
+            client = self._client
+            if client is not None and self._connected:
+                self._sync_sources(client)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         log.warning(
@@ -440,7 +506,7 @@ class Gateway:
         if fast_device is not None:
             with self._fast_lock:
                 self._fast_pending[fast_device] = self._fast_pending.get(fast_device, 0) + 1
-            self._fast.append(incoming)
+            self._fast.append(incoming._replace(fast=fast_device))
             self._set_in_loop(self._fast_wake)
             return
         self._inbox.append(incoming)
@@ -458,6 +524,8 @@ class Gateway:
     def _fast_device(self, topic: str, payload: bytes) -> str | None:
         """The device id if the message goes in the fast lane, else None (registry
         as cached: an unknown device goes the normal way, to be dead-lettered)."""
+        if not topic.startswith("eldercare/"):
+            return self._fast_source_device(topic, payload)
         parts = topic.split("/")
         if len(parts) != 5:
             return None
@@ -471,6 +539,19 @@ class Gateway:
         if markers is None or (markers and not any(m in payload for m in markers)):
             return None
         return device_id
+
+    def _fast_source_device(self, topic: str, payload: bytes) -> str | None:
+        """``_fast_device`` for a device with a source (gateway/adapters/urgency.py).
+        A Tasmota bridge's devices share a topic: they follow each other by it."""
+        match = self._registry.source_match(topic)
+        if match is None:
+            return None
+        key = topic if match.ecosystem == "tasmota" else match.routes[0].device.id
+        if key in self._fast_pending:
+            return key
+        if not any(r.device.kind.value in self._fast_lane for r in match.routes):
+            return None
+        return key if urgent(match, payload) else None
 
     # --- asyncio side -------------------------------------------------------------
 
@@ -491,6 +572,7 @@ class Gateway:
         while True:
             batch = await self._next_batch()
             if not batch:
+                self._done_taking.set()
                 return  # stopping, and everything taken in is committed and acked
             await self._process(batch)
 
@@ -505,7 +587,7 @@ class Gateway:
                     await self._process(batch, urgent=True)
                 with self._fast_lock:
                     for msg in batch:
-                        device_id = msg.topic.split("/")[3]  # a fast-lane topic has 5 parts
+                        device_id = msg.fast or msg.topic.split("/")[3]
                         left = self._fast_pending.get(device_id, 1) - 1
                         if left > 0:
                             self._fast_pending[device_id] = left
@@ -541,9 +623,11 @@ class Gateway:
         """Decode (the registry lookup of an unknown device may need the store)."""
         attempt = 0
         while True:
+            out = _Decoded()
             try:
-                return await self._decode(batch)
+                return await self._decode(batch, out)
             except Exception as exc:
+                self._sources.rollback(out.undo)  # the retry decodes the same messages again
                 attempt += 1
                 await self._store_failed(exc, attempt, len(batch))
 
@@ -580,8 +664,8 @@ class Gateway:
         )
         await asyncio.sleep(delay)
 
-    async def _decode(self, batch: list[_Incoming]) -> _Decoded:
-        out = _Decoded()
+    async def _decode(self, batch: list[_Incoming], out: _Decoded | None = None) -> _Decoded:
+        out = _Decoded() if out is None else out
         registry = self._registry
         seen: dict[str, datetime] = {}
         battery: dict[str, float] = {}
@@ -590,6 +674,9 @@ class Gateway:
             if i and not i % YIELD_EVERY:
                 await self._priority.pause()  # let the fast lane and the API in
             received_at = datetime.fromtimestamp(msg.received, UTC)
+            if not msg.topic.startswith("eldercare/") and msg.topic != NOT_UTF8:
+                await self._decode_source(msg, received_at, out, seen, battery, online)
+                continue
             try:
                 _, device_id, channel = parse_topic(msg.topic)
             except Rejected as rej:
@@ -651,6 +738,51 @@ class Gateway:
                     continue  # nothing new enough to be worth a row update
                 out.liveness.append(LivenessUpdate(device_id, last_seen, level, state))
         return out
+
+    async def _decode_source(
+        self,
+        msg: _Incoming,
+        received_at: datetime,
+        out: _Decoded,
+        seen: dict[str, datetime],
+        battery: dict[str, float],
+        online: dict[str, bool],
+    ) -> None:
+        """A message of an ecosystem (gateway/adapters): same bookkeeping as native."""
+        registry = self._registry
+        match = registry.source_match(msg.topic)
+        if match is None:
+            match = await registry.lookup_source(msg.topic)  # store errors: retry the batch
+        try:
+            items = self._sources.decode(
+                match,
+                msg.topic,
+                msg.payload,
+                msg.retain,
+                received_at,
+                min(received_at, self._clock.now()),
+                out.undo,
+            )
+        except Rejected as rej:
+            out.dead.append(self._dead(msg, received_at, rej.reason, rej.detail))
+            return
+        except Exception as exc:  # an adapter bug must not stop intake
+            log.exception("adapter failed", extra={"topic": msg.topic})
+            out.dead.append(
+                self._dead(msg, received_at, Reason.INTERNAL_ERROR, f"adapter failed: {exc!r}")
+            )
+            return
+        for item in items:
+            if isinstance(item, Reading):
+                out.readings.append(item)
+                seen[item.device_id] = received_at
+                if item.battery is not None:
+                    battery[item.device_id] = item.battery
+            else:
+                out.statuses.append(item)
+                online[item.device_id] = item.online
+                if item.online and not msg.retain:
+                    seen[item.device_id] = received_at
 
     def _liveness_committed(self, updates: list[LivenessUpdate]) -> None:
         written = self._liveness_written

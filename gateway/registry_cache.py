@@ -8,6 +8,12 @@ by the API after any registry change) makes the next lookup reload at once.
 
 Store errors during a reload propagate: the gateway then retries its batch
 instead of dead-lettering a known device as ``unknown_device``.
+
+Devices with a ``source`` are also indexed by their ecosystem's topics
+(``gateway.adapters.SourceIndex``): ``source_match`` finds the device of a
+topic, ``subscriptions()`` lists the topics the gateway must subscribe to, and
+``wait_changed`` wakes the gateway when ``invalidate()`` was called, so it can
+reload and change its subscriptions without a restart.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import logging
 import time
 from collections.abc import Callable
 
+from eldercare.device_source import source_key
 from eldercare.domain import Device
 from eldercare.store.base import Store
+from gateway.adapters import Match, SourceIndex, Subscription
 
 log = logging.getLogger("eldercare.gateway.registry")
 
@@ -38,6 +46,9 @@ class RegistryCache:
         self._loaded_at: float | None = None
         self._stale = True
         self._lock = asyncio.Lock()
+        self._sources = SourceIndex()
+        self._source_keys: dict[str, str] = {}
+        self._changed = asyncio.Event()
         self.reloads = 0
         """How many times the list was loaded (for tests and metrics)."""
 
@@ -52,6 +63,8 @@ class RegistryCache:
     async def _load(self) -> None:
         devices = await self._store.list_devices()
         self._devices = {d.id: d for d in devices}
+        self._sources = SourceIndex(devices)
+        self._source_keys = {d.id: source_key(d.source) for d in devices if d.source is not None}
         self._loaded_at = self._monotonic()
         self._stale = False
         self.reloads += 1
@@ -60,6 +73,52 @@ class RegistryCache:
     def invalidate(self) -> None:
         """The registry changed: the next lookup reloads. Safe to call from any task."""
         self._stale = True
+        self._changed.set()
+
+    async def wait_changed(self, timeout: float) -> bool:
+        """Wait until ``invalidate()`` is called (True) or ``timeout`` seconds pass."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._changed.clear()
+        return True
+
+    async def refresh_sources(self) -> bool:
+        """Reload if the device sources in the store differ from the loaded ones
+        (one small query; the whole list only then). True if it reloaded."""
+        if await self._store.list_device_sources() == self._source_keys:
+            return False
+        await self.load()
+        return True
+
+    def subscriptions(self) -> dict[str, Subscription]:
+        """The ecosystem topics the sources of the loaded registry name."""
+        return self._sources.subscriptions
+
+    def source_match(self, topic: str) -> Match | None:
+        """The device(s) whose source names ``topic`` (None if unknown or stale)."""
+        if self._stale:
+            return None
+        return self._sources.match(topic)
+
+    async def lookup_source(self, topic: str) -> Match | None:
+        """Like ``lookup``, for an ecosystem topic."""
+        found = self.source_match(topic)
+        if found is not None:
+            return found
+        if (
+            not self._stale
+            and self._loaded_at is not None
+            and self._monotonic() - self._loaded_at < self._interval
+        ):
+            return None
+        async with self._lock:
+            if self._stale or (
+                self._loaded_at is None or self._monotonic() - self._loaded_at >= self._interval
+            ):
+                await self._load()
+            return self._sources.match(topic)
 
     def peek(self, device_id: str) -> Device | None:
         """The cached device, without ever touching the store (None if unknown or stale)."""

@@ -50,6 +50,13 @@ def add_parser(sub: Any) -> None:
         help="set a field, value as JSON (e.g. hr=38, in_bed=true, action='\"press\"')",
     )
     p.add_argument("--battery", type=float, default=None)
+    p.add_argument(
+        "--source",
+        default=None,
+        metavar="JSON",
+        help="publish as this off-the-shelf device would (the device's registry source), "
+        'e.g. \'{"type": "zigbee2mqtt", "topic": "zigbee2mqtt/hall_sos"}\'',
+    )
 
     p = simsub.add_parser(
         "run", help="play scenario files and check the alerts (service on ELDERCARE_CLOCK=event)"
@@ -80,6 +87,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--kind", required=True, choices=[k.value for k in DeviceKind])
     p.add_argument("--device", default=None)
     p.add_argument("--offline", action="store_true", help="publish offline (default online)")
+    p.add_argument(
+        "--source",
+        default=None,
+        metavar="JSON",
+        help="publish as this off-the-shelf device would (the device's registry source), "
+        'e.g. \'{"type": "zigbee2mqtt", "topic": "zigbee2mqtt/hall_sos"}\'',
+    )
 
     p = simsub.add_parser(
         "twilio-server", help="a local Twilio-compatible server (Messages, Calls, callbacks)"
@@ -263,6 +277,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.sim_command == "press-sos":
             dev = args.device or device_id(args.home, DeviceKind.SOS_BUTTON)
             payload = await pub.event(args.home, dev, sos_press())
+        elif args.sim_command in ("event", "status") and args.source is not None:
+            return await _publish_as(pub, args)
         elif args.sim_command == "event":
             kind = DeviceKind(args.kind)
             dev = args.device or device_id(args.home, kind)
@@ -274,6 +290,28 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             await pub.status(args.home, dev, not args.offline)
             payload = {"status": "offline" if args.offline else "online"}
     print(f"published to {args.home}/{dev}: {json.dumps(payload, ensure_ascii=False)}")
+    return 0
+
+
+async def _publish_as(pub: DevicePublisher, args: argparse.Namespace) -> int:
+    """``--source``: the event or status in the device's own ecosystem's words."""
+    from simulators.ecosystems import NotSupported, availability, messages
+
+    try:
+        source = json.loads(args.source)
+        kind = DeviceKind(args.kind)
+        if args.sim_command == "status":
+            sent = [availability(source, not args.offline)]
+        else:
+            fields = {**NORMAL[kind], **_parse_set(args.set)}
+            sent = messages(kind.value, source, fields, args.battery)
+    except (ValueError, KeyError, TypeError) as exc:  # NotSupported is a ValueError
+        why = str(exc) if isinstance(exc, NotSupported) else f"bad --source: {exc!r}"
+        print(f"eldercare sim {args.sim_command}: {why}", file=sys.stderr)
+        return 2
+    for topic, payload, retain in sent:
+        await pub.raw(topic, payload, retain=retain)
+        print(f"published to {topic}{' (retained)' if retain else ''}: {payload.decode()}")
     return 0
 
 

@@ -90,5 +90,5 @@ class DevicePublisher:
             retain=True,
         )
 
-    async def raw(self, topic: str, payload: bytes) -> None:
-        await self._client.publish(topic, payload, qos=1)
+    async def raw(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        await self._client.publish(topic, payload, qos=1, retain=retain)

@@ -10,6 +10,7 @@ from enum import Enum
 from importlib import resources
 from typing import Any
 
+from eldercare.device_source import source_key
 from eldercare.domain import Finding, Reading, Severity, User
 from eldercare.store.base import StatusUpdate, StoreError
 
@@ -22,7 +23,7 @@ NO_SEQ = -1
 UPDATABLE: dict[str, frozenset[str]] = {
     "homes": frozenset({"name", "address", "timezone", "rules"}),
     "residents": frozenset({"home_id", "name", "limits"}),
-    "devices": frozenset({"home_id", "kind", "resident_id", "location"}),
+    "devices": frozenset({"home_id", "kind", "resident_id", "location", "source"}),
     "contacts": frozenset({"home_id", "name", "phone", "language", "priority", "sms_provider"}),
     "users": frozenset({"password_hash", "role", "phone"}),
 }
@@ -47,6 +48,18 @@ def load_migrations(backend: str) -> list[Migration]:
         found.append(Migration(int(number), stem, entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
     return found
+
+
+DEVICE_SOURCES_SQL = "SELECT id, source_key FROM devices WHERE source_key IS NOT NULL"
+
+
+def device_source_key(source: dict[str, Any] | None) -> str | None:
+    """The unique address of a device's source (None for a native device)."""
+    return None if source is None else source_key(source)
+
+
+def source_conflict(device_id: str, other: str) -> str:
+    return f"device {other!r} already has this source; device {device_id!r} cannot share it"
 
 
 def clean_changes(table: str, changes: Mapping[str, Any]) -> dict[str, Any]:

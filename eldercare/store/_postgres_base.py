@@ -114,7 +114,9 @@ def _resident(r: Row) -> Resident:
 
 
 def _device(r: Row) -> Device:
-    return Device(r["id"], r["home_id"], DeviceKind(r["kind"]), r["resident_id"], r["location"])
+    return Device(
+        r["id"], r["home_id"], DeviceKind(r["kind"]), r["resident_id"], r["location"], r["source"]
+    )
 
 
 def _contact(r: Row) -> Contact:

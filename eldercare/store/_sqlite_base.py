@@ -111,8 +111,14 @@ def _resident(row: sqlite3.Row) -> Resident:
 
 
 def _device(row: sqlite3.Row) -> Device:
+    source = row["source"]
     return Device(
-        row["id"], row["home_id"], DeviceKind(row["kind"]), row["resident_id"], row["location"]
+        row["id"],
+        row["home_id"],
+        DeviceKind(row["kind"]),
+        row["resident_id"],
+        row["location"],
+        None if source is None else json.loads(source),
     )
 
 

@@ -31,11 +31,14 @@ from eldercare.domain import (
     User,
 )
 from eldercare.store._common import (
+    DEVICE_SOURCES_SQL,
     clean_changes,
+    device_source_key,
     new_token_version,
     raised_details,
     require_aware,
     revokes_tokens,
+    source_conflict,
     status_details,
 )
 from eldercare.store._mqtt_credentials import PostgresMqttCredentials
@@ -199,10 +202,20 @@ class PostgresStore(
             if await _exists(conn, "devices", "id", device.id):
                 raise Conflict(f"device {device.id!r} already exists")
             await _check_device_refs(conn, device)
+            key = device_source_key(device.source)
+            await _check_source_free(conn, device.id, key)
             await conn.execute(
-                "INSERT INTO devices (id, home_id, kind, resident_id, location)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (device.id, device.home_id, device.kind.value, device.resident_id, device.location),
+                "INSERT INTO devices (id, home_id, kind, resident_id, location, source, source_key)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (
+                    device.id,
+                    device.home_id,
+                    device.kind.value,
+                    device.resident_id,
+                    device.location,
+                    None if device.source is None else Jsonb(device.source),
+                    key,
+                ),
             )
         return device
 
@@ -217,12 +230,23 @@ class PostgresStore(
     async def list_devices(self, home_id: str | None = None) -> list[Device]:
         return [_device(r) for r in await self._list("devices", home_id, "id")]
 
+    async def list_device_sources(self) -> dict[str, str]:
+        async with self._auto() as conn:
+            rows = await _rows(conn, DEVICE_SOURCES_SQL, ())
+        return {r["id"]: r["source_key"] for r in rows}
+
     async def update_device(self, device_id: str, changes: dict[str, Any]) -> Device:
         cleaned = clean_changes("devices", changes)
         async with self._tx() as conn:
             current = await self._get_device(conn, device_id)
             merged = replace(current, **cleaned)
             await _check_device_refs(conn, replace(merged, kind=DeviceKind(merged.kind)))
+            if "source" in cleaned:
+                source = cleaned["source"]
+                key = device_source_key(source)
+                await _check_source_free(conn, device_id, key)
+                cleaned["source"] = None if source is None else Jsonb(source)
+                cleaned["source_key"] = key
             await _update(conn, "devices", "id", device_id, cleaned)
             return await self._get_device(conn, device_id)
 
@@ -464,3 +488,13 @@ class PostgresStore(
                 (alert_id,),
             )
         return [_timeline(r) for r in rows]
+
+
+async def _check_source_free(conn: Conn, device_id: str, key: str | None) -> None:
+    if key is None:
+        return
+    row = await _row(
+        conn, "SELECT id FROM devices WHERE source_key = %s AND id <> %s", (key, device_id)
+    )
+    if row is not None:
+        raise Conflict(source_conflict(device_id, row["id"]))

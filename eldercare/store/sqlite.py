@@ -27,11 +27,14 @@ from eldercare.domain import (
     User,
 )
 from eldercare.store._common import (
+    DEVICE_SOURCES_SQL,
     clean_changes,
+    device_source_key,
     new_token_version,
     raised_details,
     repeated_details,
     revokes_tokens,
+    source_conflict,
     status_details,
     worse,
 )
@@ -202,12 +205,31 @@ class SQLiteStore(
             if self._exists("devices", "id", device.id):
                 raise Conflict(f"device {device.id!r} already exists")
             self._check_device_refs(device)
+            key = device_source_key(device.source)
+            self._check_source_free(device.id, key)
             conn.execute(
-                "INSERT INTO devices (id, home_id, kind, resident_id, location)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (device.id, device.home_id, device.kind.value, device.resident_id, device.location),
+                "INSERT INTO devices (id, home_id, kind, resident_id, location, source, source_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    device.id,
+                    device.home_id,
+                    device.kind.value,
+                    device.resident_id,
+                    device.location,
+                    None if device.source is None else _json(device.source),
+                    key,
+                ),
             )
         return device
+
+    def _check_source_free(self, device_id: str, key: str | None) -> None:
+        if key is None:
+            return
+        row = self._conn.execute(
+            "SELECT id FROM devices WHERE source_key = ? AND id <> ?", (key, device_id)
+        ).fetchone()
+        if row is not None:
+            raise Conflict(source_conflict(device_id, row["id"]))
 
     async def get_device(self, device_id: str) -> Device:
         return await self._run(self._get_device, device_id)
@@ -220,6 +242,10 @@ class SQLiteStore(
         rows = await self._run(self._list, "devices", home_id, "id")
         return [_device(r) for r in rows]
 
+    async def list_device_sources(self) -> dict[str, str]:
+        rows = await self._run(lambda: self._conn.execute(DEVICE_SOURCES_SQL).fetchall())
+        return {r["id"]: r["source_key"] for r in rows}
+
     async def update_device(self, device_id: str, changes: dict[str, Any]) -> Device:
         return await self._run(self._update_device, device_id, clean_changes("devices", changes))
 
@@ -228,6 +254,15 @@ class SQLiteStore(
             current = self._get_device(device_id)
             merged = replace(current, **changes)
             self._check_device_refs(replace(merged, kind=DeviceKind(merged.kind)))
+            if "source" in changes:
+                key = device_source_key(changes["source"])
+                self._check_source_free(device_id, key)
+                source = changes["source"]
+                changes = {
+                    **changes,
+                    "source": None if source is None else _json(source),
+                    "source_key": key,
+                }
             self._update("devices", "id", device_id, changes)
             return self._get_device(device_id)
 

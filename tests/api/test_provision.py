@@ -119,3 +119,62 @@ def test_the_command_reports_and_exits_non_zero(
     assert "nothing changed" in capsys.readouterr().out
     assert main(["provision", str(good)]) == 0
     assert "5 created, 0 updated, 0 unchanged" in capsys.readouterr().out
+
+
+SOURCES_TOML = """\
+[[homes]]
+id = "h5"
+name = "Zhou home"
+
+[[devices]]
+id = "h5-sos"
+home_id = "h5"
+kind = "sos_button"
+source = { type = "zigbee2mqtt", topic = "zigbee2mqtt/h5_sos" }
+
+[[devices]]
+id = "h5-fall"
+home_id = "h5"
+kind = "fall_radar"
+source = { type = "esphome", node = "h5-mr60fda2" }
+"""
+
+SOURCES_CSV = """\
+type,id,home_id,name,kind,source
+home,h6,,Sun home,,
+device,h6-water,h6,,water,type=shelly;id=shellyflood-A1B2C3
+device,h6-door,h6,,door,type=tasmota;topic=tele/zbbridge/SENSOR;device=0x1234
+device,h6-sos,h6,,sos_button,type=esphome;node=h6-sos;objects.red_button=action
+device,h6-gas,h6,,gas,type=esphome;node=h6-gas;objects.gas_sensor=hr
+"""
+
+
+async def test_device_sources_from_toml_and_csv(store: Store, tmp_path: Path) -> None:
+    toml = tmp_path / "sources.toml"
+    toml.write_text(SOURCES_TOML)
+    await provision(toml, store, "Asia/Shanghai")
+    assert (await store.get_device("h5-fall")).source == {
+        "type": "esphome",
+        "node": "h5-mr60fda2",
+    }
+    again = await provision(toml, store, "Asia/Shanghai")
+    assert again.unchanged == 3
+    csv_path = tmp_path / "sources.csv"
+    csv_path.write_text(SOURCES_CSV)
+    with pytest.raises(ProvisionError) as info:
+        await provision(csv_path, store, "Asia/Shanghai")
+    (problem,) = info.value.problems
+    assert (problem.line, problem.field) == (6, "source")
+    assert "objects.gas_sensor: 'hr' is not a field of a gas" in problem.message
+    csv_path.write_text(SOURCES_CSV.replace("objects.gas_sensor=hr", "objects.gas_sensor=alarm"))
+    await provision(csv_path, store, "Asia/Shanghai")
+    assert (await store.get_device("h6-door")).source == {
+        "type": "tasmota",
+        "topic": "tele/zbbridge/SENSOR",
+        "device": "0x1234",
+    }
+    assert (await store.get_device("h6-sos")).source == {
+        "type": "esphome",
+        "node": "h6-sos",
+        "objects": {"red_button": "action"},
+    }

@@ -233,3 +233,32 @@ async def test_the_last_admin_cannot_be_removed_or_demoted(
         "/api/v1/users/admin-user", json={"role": "operator"}, headers=admin
     )
     assert demote.status_code == 409
+
+
+async def test_device_source_is_set_changed_refused_and_shared_by_nobody(
+    client: httpx.AsyncClient, supervisor: dict[str, str], registry_changes: list[int]
+) -> None:
+    z2m = {"type": "zigbee2mqtt", "topic": "zigbee2mqtt/hall_sos"}
+    sos = {"id": "sos-1", "home_id": "h1", "kind": "sos_button", "source": z2m}
+    created = await client.post("/api/v1/devices", json=sos, headers=supervisor)
+    assert created.status_code == 201, created.text
+    assert created.json()["source"] == z2m
+    twin = {**sos, "id": "sos-2"}
+    taken = await client.post("/api/v1/devices", json=twin, headers=supervisor)
+    assert taken.status_code == 409 and "sos-1" in taken.json()["detail"]
+    wild = {**twin, "source": {"type": "zigbee2mqtt", "topic": "zigbee2mqtt/#"}}
+    refused = await client.post("/api/v1/devices", json=wild, headers=supervisor)
+    assert refused.status_code == 422 and "wildcards" in refused.text
+    before = len(registry_changes)
+    esphome = {"type": "esphome", "node": "hall-sos", "objects": {"red_button": "action"}}
+    changed = await client.patch(
+        "/api/v1/devices/sos-1", json={"source": esphome}, headers=supervisor
+    )
+    assert changed.status_code == 200 and changed.json()["source"] == esphome
+    assert len(registry_changes) == before + 1  # the gateway subscribes anew
+    wrong_kind = await client.patch(
+        "/api/v1/devices/sos-1", json={"kind": "water"}, headers=supervisor
+    )
+    assert wrong_kind.status_code == 422 and "not a field of a water" in wrong_kind.text
+    native = await client.patch("/api/v1/devices/sos-1", json={"source": None}, headers=supervisor)
+    assert native.json()["source"] is None

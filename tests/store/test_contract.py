@@ -186,6 +186,27 @@ async def test_resident_and_device_crud(store: Store) -> None:
         await store.delete_device("h1-door")
 
 
+async def test_device_source_is_stored_changed_and_unique(store: Store) -> None:
+    await provision(store)
+    source = {"type": "zigbee2mqtt", "topic": "zigbee2mqtt/hall_sos"}
+    made = await store.create_device(Device("h1-sos", "h1", DeviceKind.SOS_BUTTON, source=source))
+    assert made.source == source
+    assert (await store.get_device("h1-sos")).source == source
+    assert (await store.get_device("h1-door")).source is None
+    with pytest.raises(Conflict, match="h1-sos"):
+        await store.update_device("h1-door", {"source": source})
+    esphome = {"type": "esphome", "node": "hall-sos", "objects": {"red": "action"}}
+    changed = await store.update_device("h1-sos", {"source": esphome})
+    assert changed.source == esphome
+    # The old address is free again; back to native topics.
+    assert (await store.update_device("h1-door", {"source": source})).source == source
+    assert await store.list_device_sources() == {
+        "h1-door": "zigbee2mqtt:zigbee2mqtt/hall_sos",
+        "h1-sos": "esphome:hall-sos",
+    }
+    assert (await store.update_device("h1-door", {"source": None})).source is None
+
+
 async def test_registry_reference_errors(store: Store) -> None:
     await provision(store)
     with pytest.raises(Conflict, match="h1-bed"):
