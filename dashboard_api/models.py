@@ -149,7 +149,16 @@ class DeviceStatusRead(BaseModel):
     kind: DeviceKind
     location: str
     resident_id: str | None
-    online: bool | None = Field(description="null until the device has reported its status")
+    online: bool | None = Field(
+        description="a status `offline`, or silent past its supervision interval, is false;"
+        " seen within it (or a status `online`) is true; null when it has never said anything"
+    )
+    online_basis: Literal["status", "last_seen"] | None = Field(
+        default=None, description="what `online` comes from: the status topic or last seen"
+    )
+    offline_after_s: int = Field(
+        default=0, description="seconds of silence after which the device counts as offline"
+    )
     last_seen: datetime | None
     battery: float | None
 
