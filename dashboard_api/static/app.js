@@ -368,9 +368,10 @@ async function loadChart(residentId) {
   try {
     const coarse = hours <= 6 ? 60 : 300;
     let [hr, rr] = await Promise.all([get("hr", from, coarse), get("rr", from, coarse)]);
-    const fit = window.fitVitalsRange([hr.buckets, rr.buckets], from.getTime(), to.getTime(), coarse);
+    let fit = window.fitVitalsRange([hr.buckets, rr.buckets], from.getTime(), to.getTime(), coarse);
     if (fit.from !== from.getTime() || fit.bucketS !== coarse) {
       [hr, rr] = await Promise.all([get("hr", fit.from, fit.bucketS), get("rr", fit.from, fit.bucketS)]);
+      fit = window.tightenVitalsRange(fit, [hr.buckets, rr.buckets]);
     }
     if (!state.chart || state.chart.resident !== residentId) return; // closed or another resident meanwhile
     const r = state.residents.get(residentId);

@@ -23,6 +23,14 @@ window.fitVitalsRange = function fitVitalsRange(bucketLists, fromMs, toMs, bucke
   return { from, to: toMs, bucketS: Math.min(fine, bucketS) };
 };
 
+// After the finer load: start one bucket before its first reading.
+window.tightenVitalsRange = function tightenVitalsRange(fit, bucketLists) {
+  const starts = bucketLists.flat().map((b) => Date.parse(b.start));
+  if (!starts.length) return fit;
+  const from = Math.min(Math.min(...starts), fit.to - MIN_SPAN_MS) - fit.bucketS * 1000;
+  return { ...fit, from: Math.max(fit.from, from) };
+};
+
 function chartFontPx() {
   return Math.round(parseFloat(getComputedStyle(document.documentElement).fontSize) * 0.9);
 }
@@ -38,6 +46,13 @@ function columns(buckets, bucketS) {
     last = x;
   }
   return [xs, avg, min, max];
+}
+
+// Tick labels in full: 08:21:30 for spans under 15 minutes, else 08:21.
+function timeLabels(spanMs) {
+  const opts = { hour: "2-digit", minute: "2-digit", hour12: false };
+  if (spanMs < 15 * 60000) opts.second = "2-digit";
+  return (u, splits) => splits.map((x) => new Date(x * 1000).toLocaleTimeString("en-GB", opts));
 }
 
 function shadeNormal(normal, fill) {
@@ -83,7 +98,7 @@ window.drawVitals = function drawVitals(container, series, opts) {
         x: { time: true, range: [opts.from / 1000, opts.to / 1000] },
         y: { range: [Math.floor(lo - pad), Math.ceil(hi + pad)] },
       },
-      axes: [{ ...axis, size: px * 2.2 }, { ...axis }],
+      axes: [{ ...axis, size: px * 2.2, space: px * 6, values: timeLabels(opts.to - opts.from) }, { ...axis }],
       series: [
         {},
         { label: s.label, stroke: s.color, width: 3, spanGaps: false, points: { show: data[0].length < 3, size: 8, fill: s.color } },

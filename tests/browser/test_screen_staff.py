@@ -5,10 +5,12 @@ alert card's address, contacts and timeline. Screenshots go to test-artifacts/."
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from playwright.async_api import Page
 
+from eldercare.domain import DeviceKind, Reading
 from eldercare.store import AlertFilter
 from simulators.publisher import DevicePublisher
 from tests.browser.chromium import artifact, chromium
@@ -112,3 +114,114 @@ async def test_re_alarm_when_pressed_again_escalated_and_breached(running: Runni
         assert await page.evaluate("window.beeps") == 5  # each one heard
         assert await page.locator("li.alert.flash").count() == 1  # and seen
         await page.screenshot(path=str(artifact("screen-1920-re-alarm.png")))
+
+
+async def test_alert_text_is_in_the_screens_language_and_counts_people(running: Running) -> None:
+    run = running
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await log_in(page, run.api)
+        await _press_sos(run, "h2")
+        card = page.locator("li.alert").first
+        await card.locator(".message:text('紧急按钮被按下')").wait_for()
+        assert await card.locator(".message").inner_text() == "紧急按钮被按下（床边）"
+        assert "SOS" not in await card.inner_text()  # no English left on a Chinese screen
+
+        run.clock.advance(61)  # +60 s: "all contacts" texts the only contact a second time
+        await card.locator(".timeline .ev-notified").nth(1).wait_for(timeout=8000)
+        assert await card.locator(".note-notified").inner_text() == "已通知 1 人"  # one person
+
+        await page.click("#screen .lang-toggle")
+        await card.locator(".message:text('SOS button pressed')").wait_for()
+        assert await card.locator(".message").inner_text() == "SOS button pressed (bedside)"
+        assert await card.locator(".note-notified").inner_text() == "1 notified"
+        assert errors == []
+
+
+async def test_card_shows_address_contacts_replies_and_timeline(running: Running) -> None:
+    run = running
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await log_in(page, run.api)
+        await _press_sos(run, "h1")
+        card = page.locator("li.alert").first
+        await card.locator(".address").wait_for()
+        assert await card.locator(".address").inner_text() == "地址 幸福路 1 号"
+        assert "王秀英" in await card.locator(".who").inner_text()
+        contact = card.locator(".contact")
+        await contact.locator(".dstatus:text('已送达')").wait_for(timeout=8000)  # the callback
+        assert "女儿" in await contact.inner_text()
+        assert "+86 138 0000 0000" in await contact.inner_text()
+
+        await run.twilio.send_inbound_sms(f"{run.api}/twilio/sms/inbound", "+8613800000000", "收到")
+        await contact.locator(".reply").wait_for()
+        assert await contact.locator(".reply").inner_text() == "“收到”（家属已在处理）"
+
+        await card.locator("button[data-action='acknowledge']").click()
+        await page.wait_for_selector("li.alert[data-status='acknowledged']")
+        await card.locator("button[data-action='dispatch']").click()
+        await page.fill("#responder", "张师傅")
+        await page.click("#dispatch-ok")
+        await card.locator(".timeline .ev-dispatched").wait_for()
+        lines = await card.locator(".timeline li").all_inner_texts()
+        texts = [line.split(" ", 1)[1] for line in lines if line[:2].isdigit()]
+        assert texts[0] == "报警"
+        assert "短信 → 女儿 已送达" in texts
+        assert any(t.startswith("家属回复 女儿: “收到”") for t in texts)
+        assert "已确认 — admin" in texts
+        assert "已派人：张师傅 — admin" in texts
+        await page.screenshot(path=str(artifact("screen-1920-alert-card.png")))
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        await page.screenshot(path=str(artifact("screen-1280-alert-card.png")))
+        assert errors == []
+
+
+async def _readings(run: Running, seconds: int, every: int) -> None:
+    """Bed-band readings of h1's resident over the last ``seconds``."""
+    now = run.service.clock.now()
+    readings = [
+        Reading("h1", "h1-bed", DeviceKind.BED_BAND, now - timedelta(seconds=s), now,
+                200000 + s, 80, {"hr": 60 + s % 9, "rr": 13 + s % 3, "in_bed": True})
+        for s in range(seconds, 0, -every)
+    ]  # fmt: skip
+    await run.service.store.insert_readings(readings)
+
+
+async def _chart_span_s(page: Page) -> float:
+    span: float = await page.evaluate(
+        "(() => { const x = window.vitalsCharts.hr.scales.x; return x.max - x.min; })()"
+    )
+    return span
+
+
+async def test_chart_fits_its_range_to_the_data(running: Running) -> None:
+    run = running
+    await _readings(run, 120, 1)  # the resident has worn the band for two minutes
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+        await log_in(page, run.api)
+        await page.click(".home[data-home-id='h1'] .vitals")
+        await page.wait_for_selector("#chart .chart-hr canvas")
+        assert await page.input_value("#chart-hours") == "6"
+        assert 120 <= await _chart_span_s(page) <= 150  # not a sliver of a 6 h axis
+        assert "最近 2 分钟" in await page.inner_text("#chart-title")
+        points: int = await page.evaluate("window.vitalsCharts.hr.data[0].length")
+        assert points >= 12  # finer buckets for a short span
+        font: str = await page.evaluate("window.vitalsCharts.hr.axes[0].font[0]")
+        assert int(font.split("px")[0].split()[-1]) >= 16, font  # legible on a wall screen
+        await page.screenshot(path=str(artifact("screen-1920-chart-2min.png")))
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        await page.screenshot(path=str(artifact("screen-1280-chart-2min.png")))
+
+        await _readings(run, 6 * 3600, 60)  # six hours of history: the whole window
+        await page.select_option("#chart-hours", "6")
+        await page.click(".home[data-home-id='h1'] .vitals")
+        await page.wait_for_function(
+            "window.vitalsCharts.hr.scales.x.max - window.vitalsCharts.hr.scales.x.min > 3600"
+        )
+        assert 6 * 3600 - 5 <= await _chart_span_s(page) <= 6 * 3600 + 5
+        assert "最近 6 小时" in await page.inner_text("#chart-title")
