@@ -67,7 +67,7 @@ window.I18N = {
 // The alert card: localised alert texts (built from the alert's kind and details,
 // not the detector's English message), contacts, timeline, sound, chart.
 Object.assign(window.I18N["zh-CN"], {
-  soundOff: "🔇 警报声音已关闭 — 点击此处开启", soundOffHint: "浏览器需要点击一次才能发出声音",
+  soundOff: "警报声音已关闭 — 点击此处开启", soundOffHint: "浏览器需要点击一次才能发出声音",
   at: "（{place}）", delayed: "（延迟 {d} 到达）", sec: "{n} 秒", min: "{n} 分钟", hours: "{n} 小时",
   msg_sos: "紧急按钮被按下{at}",
   msg_fall_detected: "雷达检测到跌倒{at}", msg_fall_floor: "疑似跌倒，人在地上{at}",
@@ -102,7 +102,7 @@ Object.assign(window.I18N["zh-CN"], {
   },
 });
 Object.assign(window.I18N.en, {
-  soundOff: "🔇 Alarm sound is off — click here to turn it on", soundOffHint: "the browser needs one click before it may play sound",
+  soundOff: "Alarm sound is off — click here to turn it on", soundOffHint: "the browser needs one click before it may play sound",
   at: " ({place})", delayed: " (arrived {d} late)", sec: "{n} s", min: "{n} min", hours: "{n} h",
   msg_sos: "SOS button pressed{at}",
   msg_fall_detected: "Fall detected by the radar{at}", msg_fall_floor: "Suspected fall, person on the floor{at}",
