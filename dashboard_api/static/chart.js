@@ -31,6 +31,8 @@ window.tightenVitalsRange = function tightenVitalsRange(fit, bucketLists) {
   return { ...fit, from: Math.max(fit.from, from) };
 };
 
+function chartHeight() { return Math.max(180, Math.min(300, Math.round(window.innerHeight * 0.24))); }
+
 function chartFontPx() {
   return Math.round(parseFloat(getComputedStyle(document.documentElement).fontSize) * 0.9);
 }
@@ -77,7 +79,7 @@ window.drawVitals = function drawVitals(container, series, opts) {
   const px = chartFontPx();
   const font = `600 ${px}px "Noto Sans CJK SC", system-ui, sans-serif`;
   const width = Math.max(320, container.clientWidth || 640);
-  const height = Math.max(180, Math.min(300, Math.round(window.innerHeight * 0.24)));
+  const height = chartHeight();
   const axis = { stroke: "#c8d3de", font, labelFont: font, size: px * 3.4, grid: { stroke: "#2a3848", width: 1 }, ticks: { stroke: "#2a3848" } };
   for (const s of series) {
     const box = document.createElement("div");
@@ -116,6 +118,6 @@ window.drawVitals = function drawVitals(container, series, opts) {
 window.addEventListener("resize", () => {
   for (const chart of Object.values(window.vitalsCharts)) {
     const width = chart.root.parentElement ? chart.root.parentElement.clientWidth : 0;
-    if (width) chart.setSize({ width, height: chart.height });
+    if (width) chart.setSize({ width, height: chartHeight() });
   }
 });
