@@ -20,7 +20,7 @@ function fmtSpan(seconds) {
 function homeTime(iso, timezone) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return "";
-  const opts = { hour: "2-digit", minute: "2-digit", hour12: false };
+  const opts = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
   try { return d.toLocaleTimeString(state.lang, { ...opts, timeZone: timezone || undefined }); }
   catch (e) { return d.toLocaleTimeString(state.lang, opts); }
 }

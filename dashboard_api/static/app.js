@@ -192,7 +192,7 @@ function fmtDuration(ms) {
 
 function fmtTime(iso) {
   const d = new Date(iso);
-  return d.toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  return d.toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -274,7 +274,7 @@ function tickCountdowns() {
     if (alert) alarmOnDeadline(alert, left);
   }
   const clock = $("#clock");
-  if (clock) clock.textContent = new Date(now).toLocaleTimeString(state.lang, { hour12: false });
+  if (clock) clock.textContent = new Date(now).toLocaleTimeString(state.lang, { hourCycle: "h23" });
 }
 
 async function act(id, action, body) {
@@ -330,7 +330,8 @@ function renderHomes() {
       const cls = d.online === true ? "on" : d.online === false ? "off" : "unknown";
       const label = d.online === true ? t("online") : d.online === false ? t("offlineDev") : t("unknown");
       const low = d.battery !== null && d.battery <= 20;
-      return el("li", { class: `device ${cls}`, title: `${d.device_id} ${label}` },
+      const seen = d.last_seen ? ` · ${t("lastSeen", { t: fmtTime(d.last_seen) })}` : "";
+      return el("li", { class: `device ${cls}`, title: `${d.device_id} ${label}${seen}`, dataset: { deviceId: d.device_id } },
         el("span", { class: "dot" }), kinds[d.kind] || d.kind,
         d.battery !== null ? el("span", { class: `battery${low ? " low" : ""}` }, `${Math.round(d.battery)}%`) : null);
     });

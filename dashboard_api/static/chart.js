@@ -52,7 +52,7 @@ function columns(buckets, bucketS) {
 
 // Tick labels in full: 08:21:30 for spans under 15 minutes, else 08:21.
 function timeLabels(spanMs) {
-  const opts = { hour: "2-digit", minute: "2-digit", hour12: false };
+  const opts = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
   if (spanMs < 15 * 60000) opts.second = "2-digit";
   return (u, splits) => splits.map((x) => new Date(x * 1000).toLocaleTimeString("en-GB", opts));
 }

@@ -68,7 +68,7 @@ window.I18N = {
 // not the detector's English message), contacts, timeline, sound, chart.
 Object.assign(window.I18N["zh-CN"], {
   soundOff: "警报声音已关闭 — 点击此处开启", soundOffHint: "浏览器需要点击一次才能发出声音",
-  at: "（{place}）", delayed: "（延迟 {d} 到达）", sec: "{n} 秒", min: "{n} 分钟", hours: "{n} 小时",
+  at: "（{place}）", delayed: "（延迟 {d}到达）", sec: "{n} 秒", min: "{n} 分钟", hours: "{n} 小时",
   msg_sos: "紧急按钮被按下{at}",
   msg_fall_detected: "雷达检测到跌倒{at}", msg_fall_floor: "疑似跌倒，人在地上{at}",
   msg_fall_timeout: "疑似跌倒，未能自行起身{at}",

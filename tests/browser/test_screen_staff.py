@@ -5,6 +5,7 @@ alert card's address, contacts and timeline. Screenshots go to test-artifacts/."
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -227,3 +228,59 @@ async def test_chart_fits_its_range_to_the_data(running: Running) -> None:
         )
         assert 6 * 3600 - 5 <= await _chart_span_s(page) <= 6 * 3600 + 5
         assert "最近 6 小时" in await page.inner_text("#chart-title")
+
+
+KINDS: list[tuple[str, dict[str, Any], str | None]] = [
+    ("sos", {}, "sos_button"),
+    ("fall", {"how": "detected"}, "fall_radar"),
+    ("fall", {"how": "timeout"}, "fall_radar"),
+    ("heart_rate_low", {"median": 36, "limit": 40, "window_s": 60}, "bed_band"),
+    ("heart_rate_high", {"median": 141, "limit": 130, "window_s": 60}, "bed_band"),
+    ("respiration_low", {"median": 7, "limit": 8, "window_s": 60}, "bed_band"),
+    ("respiration_high", {"median": 28, "limit": 25, "window_s": 60}, "bed_band"),
+    ("breathing_stopped", {"seconds": 24}, "bed_band"),
+    ("gas_leak", {"lel": 12}, "gas"),
+    ("gas_leak", {"alarm": True}, "gas"),
+    ("water_leak", {"leak": True}, "water"),
+    ("bed_exit_not_returned", {"out_since": "2026-01-10T18:10:00+00:00"}, "bed_band"),
+    ("night_wandering", {"opened": "2026-01-10T16:05:00+00:00"}, "door"),
+    ("door_left_open", {"opened": "2026-01-10T02:00:00+00:00"}, "door"),
+    ("inactivity", {"last_activity": "2026-01-10T00:30:00+00:00"}, None),
+    ("device_offline", {"by": "silence", "device_kind": "door"}, "door"),
+    ("device_offline", {"by": "status", "device_kind": "gas"}, "gas"),
+    ("battery_low", {"battery": 12}, "water"),
+    ("sos", {"delayed_s": 95}, "sos_button"),
+]
+
+
+async def test_every_alert_kind_has_a_chinese_and_an_english_text(running: Running) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        await log_in(page, running.api)
+        texts: list[list[str]] = await page.evaluate(
+            """(cases) => cases.map(([kind, details, deviceKind]) => {
+                const device = deviceKind && { id: "x-1", kind: deviceKind, location: "kitchen" };
+                const detail = { details, home: { timezone: "Asia/Shanghai" }, device };
+                const alert = { kind, message: "the detector's English text" };
+                return ["zh-CN", "en"].map((lang) => {
+                    state.lang = lang;
+                    return alertText(alert, detail);
+                });
+            })""",
+            KINDS,
+        )
+    for (kind, _, _), (zh, en) in zip(KINDS, texts, strict=True):
+        assert zh and en and zh != en, kind
+        assert not re.search(r"[A-Za-z]{2,}", zh.replace("LEL", "")), (kind, zh)  # no English
+        assert "English" not in en, (kind, en)  # built from the kind, not the message
+    by_kind = {k: v for (k, *_), v in zip(KINDS, texts, strict=True)}
+    assert by_kind["heart_rate_low"] == [
+        "心率过低：60 秒中位数 36 次/分（下限 40）",
+        "Heart rate low: median 36 bpm over 60 s (limit 40)",
+    ]
+    assert by_kind["bed_exit_not_returned"][0] == "02:10 离床，至今未回"  # the home's time
+    assert by_kind["night_wandering"][1] == "Front door opened at 00:05 at night, nobody back"
+    assert texts[-1] == [
+        "紧急按钮被按下（厨房）（延迟 95 秒到达）",
+        "SOS button pressed (kitchen) (arrived 95 s late)",
+    ]
