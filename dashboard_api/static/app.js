@@ -16,6 +16,7 @@ const state = {
   flashUntil: new Map(), // id -> ms until which the card flashes
   primed: new Set(), // ids whose detail was loaded once
   leftBefore: new Map(), // id -> ms left at the last tick
+  detailAsked: new Map(), // id -> number of the newest detail request
   homes: [],
   residents: new Map(),
   status: new Map(), // home id -> status
@@ -160,8 +161,11 @@ async function loadAlerts() {
 }
 
 async function loadTimeline(id) {
+  const asked = (state.detailAsked.get(id) || 0) + 1;
+  state.detailAsked.set(id, asked);
   try {
     const detail = await api(`/api/v1/alerts/${id}`);
+    if (state.detailAsked.get(id) !== asked) return; // a later request is under way: its answer is newer
     if (!ACTIVE.includes(detail.status)) { upsert(detail); return; }
     state.timelines.set(id, detail.timeline);
     state.details.set(id, detail);
