@@ -180,6 +180,8 @@ async def test_card_shows_address_contacts_replies_and_timeline(running: Running
         await page.screenshot(path=str(artifact("screen-1920-alert-card.png")))
         await page.set_viewport_size({"width": 1280, "height": 800})
         await page.screenshot(path=str(artifact("screen-1280-alert-card.png")))
+        overflow = "document.documentElement.scrollWidth - window.innerWidth"
+        assert await page.evaluate(overflow) <= 0  # nothing cut off at the side on a laptop
         assert errors == []
 
 
