@@ -52,7 +52,16 @@ class Running:
 
 
 @pytest.fixture
-async def running(mosquitto: Any, tmp_path: Any) -> AsyncIterator[Running]:
+async def running(
+    mosquitto: Any, tmp_path: Any, request: pytest.FixtureRequest
+) -> AsyncIterator[Running]:
+    """``@pytest.mark.parametrize("running", [{"policy": TOML}], indirect=True)``
+    runs the service with that escalation policy."""
+    options: dict[str, str] = getattr(request, "param", {})
+    policy = None
+    if "policy" in options:
+        policy = tmp_path / "policy.toml"
+        policy.write_text(options["policy"])
     port = free_port()
     api = f"http://127.0.0.1:{port}"
     account = new_sid("AC")
@@ -68,6 +77,7 @@ async def running(mosquitto: Any, tmp_path: Any) -> AsyncIterator[Running]:
             twilio_auth_token=AUTH_TOKEN,
             twilio_from="+15005550006",
             twilio_base_url=twilio.base_url,
+            escalation_policy=None if policy is None else str(policy),
         )
         clock = JumpClock()
         service = Service(settings, clock=clock)

@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from playwright.async_api import Page
 
 from eldercare.domain import DeviceKind, Reading
@@ -286,3 +287,38 @@ async def test_every_alert_kind_has_a_chinese_and_an_english_text(running: Runni
         "紧急按钮被按下（厨房）（延迟 95 秒到达）",
         "SOS button pressed (kitchen) (arrived 95 s late)",
     ]
+
+
+NO_BREACH_STEP = """
+supervisor_language = "zh-CN"
+[[critical.steps]]
+name = "family_first"
+after = 0
+action = "sms"
+to = "family_first"
+unless = "none"
+message = "alert"
+[high]
+steps = []
+[warning]
+steps = []
+[info]
+steps = []
+"""
+
+
+@pytest.mark.parametrize("running", [{"policy": NO_BREACH_STEP}], indirect=True)
+async def test_re_alarm_when_the_countdown_runs_out_without_a_breach_step(
+    running: Running,
+) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        await page.clock.install()  # the page's own clock, moved by the test
+        await log_in(page, running.api)
+        await _press_sos(running, "h1")
+        await _wait_alarms(page, 1)
+        await page.clock.fast_forward("10:05")  # past the 10-minute window
+        await page.locator("li.alert .countdown.breached").wait_for()
+        print("DEBUG", await page.evaluate("JSON.stringify([state.details.get(1)?.escalation, [...state.leftBefore], state.details.get(1)?.severity])"))
+        reasons = [a["reason"] for a in await _wait_alarms(page, 2)]
+        assert reasons == ["new", "breached"]
