@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from alerts.lifecycle import IllegalTransition
 from dashboard_api import (
@@ -122,7 +123,7 @@ def _document_errors(app: FastAPI) -> None:
 
 
 def create_app(ctx: AppContext) -> FastAPI:
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with assets from the package, not a CDN
         title="Eldercare safety monitoring",
         version="1",
         description=DESCRIPTION,

@@ -151,7 +151,16 @@ class DeviceStatusRead(BaseModel):
     kind: DeviceKind
     location: str
     resident_id: str | None
-    online: bool | None = Field(description="null until the device has reported its status")
+    online: bool | None = Field(
+        description="a status `offline`, or silent past its supervision interval, is false;"
+        " seen within it (or a status `online`) is true; null when it has never said anything"
+    )
+    online_basis: Literal["status", "last_seen"] | None = Field(
+        default=None, description="what `online` comes from: the status topic or last seen"
+    )
+    offline_after_s: int = Field(
+        default=0, description="seconds of silence after which the device counts as offline"
+    )
     last_seen: datetime | None
     battery: float | None
 
@@ -399,8 +408,78 @@ class TimelineEntryRead(_Read):
     details: dict[str, Any]
 
 
+class AlertHomeRead(BaseModel):
+    id: str
+    name: str
+    address: str
+    timezone: str
+
+
+class AlertResidentRead(BaseModel):
+    id: str
+    name: str
+
+
+class AlertDeviceRead(BaseModel):
+    id: str
+    kind: DeviceKind
+    location: str
+
+
+class FamilyReplyRead(BaseModel):
+    at: datetime
+    body: str
+    handling: bool = Field(description="1 / OK / 收到: the family is handling it")
+
+
+class AlertContactRead(BaseModel):
+    """A family contact of the home, with what this alert sent them and their replies."""
+
+    id: int
+    name: str
+    phone: str
+    language: str
+    priority: int
+    messages: int = Field(description="SMS and calls of this alert to this contact")
+    last_status: str | None = Field(
+        description="delivery status of the newest of them (queued, sent, delivered, failed, …)"
+    )
+    replies: list[FamilyReplyRead] = Field(description="oldest first")
+    handling: bool = Field(description="replied 1 / OK / 收到 to this alert")
+
+
+class AlertStepRead(BaseModel):
+    """One rung of the alert's escalation ladder."""
+
+    name: str
+    round: int
+    due_at: datetime
+    action: str = Field(description="sms, voice or breach")
+    target: str
+    state: str = Field(description="pending, claimed, done, skipped or cancelled")
+
+
 class AlertDetail(AlertRead):
     timeline: list[TimelineEntryRead] = Field(description="oldest first")
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what the detector measured (e.g. median, limit, how, delayed_s),"
+        " from the raise and its repeats",
+    )
+    home: AlertHomeRead | None = Field(default=None, description="null if the home was removed")
+    resident: AlertResidentRead | None = None
+    device: AlertDeviceRead | None = None
+    contacts: list[AlertContactRead] = Field(
+        default_factory=list, description="the home's family contacts, by priority"
+    )
+    people_notified: int = Field(
+        default=0,
+        description="distinct people (family and supervisors) an SMS or call of this alert"
+        " reached or is on its way to (failed, undelivered and withheld ones left out)",
+    )
+    escalation: list[AlertStepRead] = Field(
+        default_factory=list, description="the ladder's steps, by due time"
+    )
 
 
 class AlertPage(BaseModel):

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from alerts.events import AlertBus, AlertEvent
 from alerts.lifecycle import IllegalTransition, check_transition
+from dashboard_api.alert_detail import load_detail
 from dashboard_api.auth import Auth, Session
 from dashboard_api.context import AppContext
 from dashboard_api.models import (
@@ -21,7 +22,6 @@ from dashboard_api.models import (
     AlertRead,
     DispatchRequest,
     ResolveRequest,
-    TimelineEntryRead,
 )
 from eldercare.domain import Alert, AlertStatus, Role, Severity, User
 from eldercare.store.base import AlertFilter
@@ -191,13 +191,11 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
 
     @router.get("/{alert_id}", response_model=AlertDetail, summary="One alert with its timeline")
     async def get_alert(alert_id: AlertId, _: Operator) -> AlertDetail:
-        """Raised, notifications (channel, recipient, delivery status) and staff actions."""
-        alert = await ctx.store.get_alert(alert_id)
-        timeline = await ctx.store.get_timeline(alert_id)
-        return AlertDetail(
-            **_read(alert).model_dump(),
-            timeline=[TimelineEntryRead.model_validate(t) for t in timeline],
-        )
+        """Raised, notifications (channel, recipient, delivery status) and staff actions;
+        and for the dispatcher: the home (address), resident, device, the family
+        contacts with this alert's messages to them and their replies, how many
+        distinct people were notified, the detector's details and the escalation steps."""
+        return await load_detail(ctx.store, await ctx.store.get_alert(alert_id))
 
     @router.post(
         "/{alert_id}/acknowledge",

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
+from dashboard_api.device_online import device_online
 from dashboard_api.models import (
     MAX_ROW_ID,
     ContactCreate,
@@ -36,7 +37,7 @@ from dashboard_api.models import (
     check_device_source,
     source_dict,
 )
-from detectors.config import DEFAULTS
+from detectors.config import DEFAULTS, Rules
 from eldercare.device_source import parse_source
 from eldercare.domain import Device, DeviceKind, Home, Resident, Role, User
 from eldercare.store.base import NotFound
@@ -120,20 +121,28 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
 
     @router.get("/homes/{home_id}/status", response_model=HomeStatusRead, summary="Device status")
     async def home_status(home_id: str, _: Operator) -> HomeStatusRead:
-        """Per device: online, last seen and battery; per bed band its latest vital signs."""
-        await store.get_home(home_id)
+        """Per device: online, last seen and battery; per bed band its latest vital signs.
+
+        `online` follows the supervision rule: a status `offline`, or silence for
+        3 heartbeat intervals (mains devices 15 min, battery devices 3 h), is
+        offline; a device that never published a status is judged by last seen."""
+        home = await store.get_home(home_id)
         devices = await store.list_devices(home_id)
         liveness = {lv.device_id: lv for lv in await store.list_liveness(home_id)}
+        rules, now = Rules.merge(home.rules), ctx.clock.now()
         rows = []
         for device in devices:
             lv = liveness.get(device.id)
+            online = device_online(device.kind, lv, rules, now)
             rows.append(
                 DeviceStatusRead(
                     device_id=device.id,
                     kind=device.kind,
                     location=device.location,
                     resident_id=device.resident_id,
-                    online=lv.online if lv else None,
+                    online=online.online,
+                    online_basis=online.basis,
+                    offline_after_s=int(online.offline_after.total_seconds()),
                     last_seen=lv.last_seen if lv else None,
                     battery=lv.battery if lv else None,
                 )

@@ -5,13 +5,18 @@
 const SEVERITY_RANK = { critical: 0, high: 1, warning: 2, info: 3 };
 const ACTIVE = ["open", "acknowledged", "dispatched", "on_site"];
 const HOMES_REFRESH_MS = 30000;
-const TIMELINE_CHANGES = new Set(["raised", "notified", "family_reply", "delivery", "escalated", "window_breached"]);
 
 const state = {
   token: sessionStorage.getItem("token"),
   lang: localStorage.getItem("lang") || "zh-CN",
   alerts: new Map(), // id -> alert
   timelines: new Map(), // id -> timeline entries
+  details: new Map(), // id -> GET /api/v1/alerts/{id} (address, contacts, timeline, ladder)
+  alarmed: new Map(), // id -> reasons already alarmed (sound.js)
+  flashUntil: new Map(), // id -> ms until which the card flashes
+  primed: new Set(), // ids whose detail was loaded once
+  leftBefore: new Map(), // id -> ms left at the last tick
+  detailAsked: new Map(), // id -> number of the newest detail request
   homes: [],
   residents: new Map(),
   status: new Map(), // home id -> status
@@ -95,6 +100,8 @@ function start() {
   scheduleRenewal();
   $("#login").hidden = true;
   $("#screen").hidden = false;
+  ensureAudio();
+  renderSoundBanner();
   connect();
   loadHomes();
   clearInterval(state.homesTimer);
@@ -137,32 +144,7 @@ function signOut() {
   logout();
 }
 
-// --- sound ---------------------------------------------------------------------------
-
-function unlockAudio() {
-  const Ctx = window.AudioContext || window.webkitAudioContext;
-  if (!state.audio && Ctx) state.audio = new Ctx();
-  if (state.audio && state.audio.state === "suspended") state.audio.resume();
-}
-
-function beep() {
-  const ctx = state.audio;
-  if (!ctx) return;
-  const now = ctx.currentTime;
-  for (let i = 0; i < 3; i++) {
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
-    osc.type = "square";
-    osc.frequency.value = i % 2 ? 660 : 880;
-    gain.gain.setValueAtTime(0.0001, now + i * 0.3);
-    gain.gain.exponentialRampToValueAtTime(0.3, now + i * 0.3 + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.3 + 0.25);
-    osc.connect(gain).connect(ctx.destination);
-    osc.start(now + i * 0.3);
-    osc.stop(now + i * 0.3 + 0.26);
-  }
-  window.beeps = (window.beeps || 0) + 1; // tests read this
-}
+// --- sound: sound.js (banner, beeps, re-alarms) -----------------------------------
 
 // --- live stream ---------------------------------------------------------------------
 
@@ -175,10 +157,12 @@ function connect() {
   source.addEventListener("open", () => updateLive(true));
   source.addEventListener("alert", (msg) => {
     const alert = JSON.parse(msg.data);
-    const isNew = !state.alerts.has(alert.id);
+    const known = state.alerts.get(alert.id);
     upsert(alert);
-    if (alert.change === "raised" && alert.severity === "critical" && isNew) beep();
-    if (ACTIVE.includes(alert.status) && (isNew || TIMELINE_CHANGES.has(alert.change))) loadTimeline(alert.id);
+    if (ACTIVE.includes(alert.status)) {
+      alarmOnChange(alert, known);
+      loadTimeline(alert.id); // the card shows every change: messages, replies, actions
+    }
   });
   source.addEventListener("error", async () => {
     updateLive(false);
@@ -215,10 +199,16 @@ async function loadAlerts() {
 }
 
 async function loadTimeline(id) {
+  const asked = (state.detailAsked.get(id) || 0) + 1;
+  state.detailAsked.set(id, asked);
   try {
     const detail = await api(`/api/v1/alerts/${id}`);
+    if (state.detailAsked.get(id) !== asked) return; // a later request is under way: its answer is newer
+    if (!ACTIVE.includes(detail.status)) { upsert(detail); return; }
     state.timelines.set(id, detail.timeline);
+    state.details.set(id, detail);
     upsert(detail);
+    alarmOnSteps(state.alerts.get(id) || detail, detail);
   } catch (e) { /* shown on the next change */ }
 }
 
@@ -226,7 +216,7 @@ function upsert(alert) {
   const known = state.alerts.get(alert.id);
   if (known && known.updated_at && alert.updated_at && known.updated_at > alert.updated_at) return;
   if (ACTIVE.includes(alert.status)) state.alerts.set(alert.id, { ...known, ...alert });
-  else { state.alerts.delete(alert.id); state.timelines.delete(alert.id); }
+  else { state.alerts.delete(alert.id); state.timelines.delete(alert.id); state.details.delete(alert.id); }
   renderAlerts();
 }
 
@@ -244,7 +234,7 @@ function fmtDuration(ms) {
 
 function fmtTime(iso) {
   const d = new Date(iso);
-  return d.toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  return d.toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -266,21 +256,9 @@ function whoOf(alert) {
 }
 
 function timelineNotes(alert) {
-  const items = [];
-  const timeline = state.timelines.get(alert.id) || [];
-  const notified = timeline.filter((e) => e.event === "notified").length;
-  if (notified) items.push(el("li", { class: "note-notified" }, t("notified", { n: notified })));
-  for (const e of timeline) {
-    const d = e.details || {};
-    if (e.event === "family_reply") {
-      const who = d.contact_name || d.phone || "";
-      items.push(el("li", { class: "family-reply" },
-        `${fmtTime(e.at)} ${t("familyReply")} ${who}: “${d.body ?? ""}”${d.handling ? t("handling") : ""}`));
-    } else if (e.event === "delivery" && (d.status === "failed" || d.status === "undelivered")) {
-      items.push(el("li", { class: "delivery-failed" }, `${fmtTime(e.at)} ${t("deliveryFailed")}: ${d.recipient ?? d.provider_id ?? ""} (${d.status})`));
-    }
-  }
-  return items.length ? el("ul", { class: "notes" }, ...items) : null;
+  const detail = state.details.get(alert.id);
+  const notified = detail ? detail.people_notified : 0;
+  return notified ? el("ul", { class: "notes" }, el("li", { class: "note-notified" }, t("notified", { n: notified }))) : null;
 }
 
 function actionButtons(alert) {
@@ -300,19 +278,22 @@ function renderAlerts() {
   const alerts = sortedAlerts();
   list.textContent = "";
   for (const a of alerts) {
-    const card = el("li", { class: `alert sev-${a.severity} st-${a.status}`, dataset: { alertId: a.id, status: a.status, severity: a.severity } },
+    const detail = state.details.get(a.id);
+    const card = el("li", { class: `alert sev-${a.severity} st-${a.status}${flashing(a.id) ? " flash" : ""}`, dataset: { alertId: a.id, status: a.status, severity: a.severity } },
       el("div", { class: "alert-head" },
         el("span", { class: "badge" }, t(`sev_${a.severity}`)),
         el("span", { class: "kind" }, t(`kind_${a.kind}`)),
         a.count > 1 ? el("span", { class: "count" }, t("count", { n: a.count })) : null,
         el("span", { class: "status" }, t(`st_${a.status}`))),
       el("div", { class: "who" }, whoOf(a)),
-      a.message ? el("div", { class: "message" }, a.message) : null,
+      addressLine(detail),
+      el("div", { class: "message" }, alertText(a, detail)),
       el("div", { class: "times" },
         el("span", { class: "raised" }, t("raisedAt", { t: fmtTime(a.raised_at) })),
         el("span", { class: "countdown", dataset: { deadline: a.response_deadline } }),
         a.responder ? el("span", { class: "responder" }, t("responder", { r: a.responder })) : null),
       timelineNotes(a),
+      detail ? el("div", { class: "card-details" }, contactsBlock(detail), timelineBlock(detail)) : null,
       actionButtons(a));
     list.append(card);
   }
@@ -329,10 +310,13 @@ function tickCountdowns() {
     const left = Date.parse(node.dataset.deadline) - now;
     node.textContent = left >= 0 ? t("left", { t: fmtDuration(left) }) : t("overdue", { t: fmtDuration(left) });
     node.classList.toggle("breached", left < 0);
-    node.closest(".alert")?.classList.toggle("breached", left < 0);
+    const card = node.closest(".alert");
+    card?.classList.toggle("breached", left < 0);
+    const alert = card ? state.alerts.get(Number(card.dataset.alertId)) : null;
+    if (alert) alarmOnDeadline(alert, left);
   }
   const clock = $("#clock");
-  if (clock) clock.textContent = new Date(now).toLocaleTimeString(state.lang, { hour12: false });
+  if (clock) clock.textContent = new Date(now).toLocaleTimeString(state.lang, { hourCycle: "h23" });
 }
 
 async function act(id, action, body) {
@@ -388,7 +372,8 @@ function renderHomes() {
       const cls = d.online === true ? "on" : d.online === false ? "off" : "unknown";
       const label = d.online === true ? t("online") : d.online === false ? t("offlineDev") : t("unknown");
       const low = d.battery !== null && d.battery <= 20;
-      return el("li", { class: `device ${cls}`, title: `${d.device_id} ${label}` },
+      const seen = d.last_seen ? ` · ${t("lastSeen", { t: fmtTime(d.last_seen) })}` : "";
+      return el("li", { class: `device ${cls}`, title: `${d.device_id} ${label}${seen}`, dataset: { deviceId: d.device_id } },
         el("span", { class: "dot" }), kinds[d.kind] || d.kind,
         d.battery !== null ? el("span", { class: `battery${low ? " low" : ""}` }, `${Math.round(d.battery)}%`) : null);
     });
@@ -420,19 +405,25 @@ async function loadChart(residentId) {
   const hours = Number($("#chart-hours").value);
   const to = new Date();
   const from = new Date(to.getTime() - hours * 3600000);
-  const bucket = hours <= 6 ? "1m" : "5m";
-  const bucketMs = hours <= 6 ? 60000 : 300000;
-  const q = (metric) => new URLSearchParams({ metric, from: from.toISOString(), to: to.toISOString(), bucket });
   const id = encodeURIComponent(residentId);
+  const get = (metric, start, bucketS) => api(`/api/v1/residents/${id}/vitals?${new URLSearchParams({
+    metric, from: new Date(start).toISOString(), to: to.toISOString(), bucket: `${bucketS}s` })}`);
   try {
-    const [hr, rr] = await Promise.all([api(`/api/v1/residents/${id}/vitals?${q("hr")}`), api(`/api/v1/residents/${id}/vitals?${q("rr")}`)]);
+    const coarse = hours <= 6 ? 60 : 300;
+    let [hr, rr] = await Promise.all([get("hr", from, coarse), get("rr", from, coarse)]);
+    let fit = window.fitVitalsRange([hr.buckets, rr.buckets], from.getTime(), to.getTime(), coarse);
+    if (fit.from !== from.getTime() || fit.bucketS !== coarse) {
+      [hr, rr] = await Promise.all([get("hr", fit.from, fit.bucketS), get("rr", fit.from, fit.bucketS)]);
+      fit = window.tightenVitalsRange(fit, [hr.buckets, rr.buckets]);
+    }
+    if (!state.chart || state.chart.resident !== residentId) return; // closed or another resident meanwhile
     const r = state.residents.get(residentId);
-    $("#chart-title").textContent = t("chartTitle", { name: r ? r.name : residentId, h: hours });
+    $("#chart-title").textContent = t("chartSpan", { name: r ? r.name : residentId, span: fmtSpan((fit.to - fit.from) / 1000) });
     $("#chart-panel").hidden = false;
     window.drawVitals($("#chart"), [
-      { key: "hr", label: `${t("hr")} (${t("bpm")})`, buckets: hr.buckets, normal: [50, 100] },
-      { key: "rr", label: `${t("rr")} (${t("bpm")})`, buckets: rr.buckets, normal: [12, 20] },
-    ], { from, to, bucketMs, noData: t("noData") });
+      { key: "hr", label: `${t("hr")} (${t("bpm")})`, buckets: hr.buckets, normal: [50, 100], color: "#ff6b6b", band: "rgba(255, 107, 107, 0.22)" },
+      { key: "rr", label: `${t("rr")} (${t("bpm")})`, buckets: rr.buckets, normal: [12, 20], color: "#5cc8ff", band: "rgba(92, 200, 255, 0.22)" },
+    ], { from: fit.from, to: fit.to, bucketS: fit.bucketS, noData: t("noData") });
   } catch (e) { /* resident deleted or offline: leave the panel as it is */ }
 }
 
@@ -450,7 +441,8 @@ document.addEventListener("DOMContentLoaded", () => {
       applyLanguage();
     });
   }
-  document.addEventListener("click", unlockAudio, { once: true });
+  document.addEventListener("click", unlockAudio); // until sound is on (sound.js)
+  document.addEventListener("keydown", unlockAudio);
   applyLanguage();
   setInterval(tickCountdowns, 1000);
   if (state.token) start(); else $("#login").hidden = false;

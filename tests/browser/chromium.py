@@ -30,14 +30,21 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
+async def chromium(*, autoplay: bool = True) -> AsyncIterator[Browser]:
+    """``autoplay=False``: the autoplay rule of a desktop Chromium (sound only
+    after a click on the page), to see what a screen shows after a reload."""
     if shutil.which(str(CHROMIUM)) is None:
         pytest.fail(
             f"Chromium is missing ({CHROMIUM}): run the README's test command "
             "(bash scripts/test.sh), which installs Debian's chromium package"
         )
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        args = (
+            ARGS
+            if autoplay
+            else [*ARGS[:-1], "--autoplay-policy=document-user-activation-required"]
+        )
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
         try:
             yield browser
         finally:

@@ -94,7 +94,8 @@ async def test_sos_appears_on_the_screen_and_is_acknowledged(
         assert await page.evaluate("window.beeps") == 1  # a sound for the new critical alert
 
         await page.click(".home[data-home-id='h1'] .vitals")
-        await page.wait_for_selector("#chart svg.chart-hr polyline")
+        await page.wait_for_selector("#chart .chart-hr canvas")
+        assert await page.evaluate("window.vitalsCharts.hr.data[0].length") >= 300  # 6 h of data
         await page.screenshot(path=str(artifact("screen-1920-sos-open.png")))
 
         await card.locator("button[data-action='acknowledge']").click()
