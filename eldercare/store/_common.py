@@ -121,3 +121,12 @@ SELECT a.id, a.kind, a.severity, a.status, a.raised_at, a.response_deadline,
      WHERE t.alert_id = a.id AND t.event = 'window_breached') AS breached
 FROM alerts a WHERE a.raised_at >= ? AND a.raised_at < ? ORDER BY a.id
 """
+
+
+# What one phone already received (the SMS providers' per-number limits), both
+# backends; ``?`` placeholders: phone, since, then the COUNTED states.
+SMS_SENT_TO_SQL = """
+SELECT key, alert_id, body, started_at FROM escalation_sends
+WHERE to_phone = ? AND channel = 'sms' AND started_at > ? AND state IN (?, ?, ?)
+ORDER BY started_at, seq
+"""
