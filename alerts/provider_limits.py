@@ -19,8 +19,9 @@ SMS: limit" at once):
 1. ``later``: the rule frees the number within ``max_defer_s`` (Tencent's 30 s):
    the same message to the same person when it does;
 2. ``next_contact``: a step meant for one contact goes to the next one;
-3. ``voice``: a critical alert calls the person instead (not twice within
-   ``voice_gap_s`` for one alert);
+3. ``voice``: a critical or high alert (the ladders text families only for
+   those) calls the person instead, but not twice within ``voice_gap_s`` for
+   one alert (``voice_already``);
 4. ``none``: the care centre has it on the screen.
 
 ``asks_reply`` says whether a family SMS may ask for a reply (``1`` / ``收到``):
@@ -278,7 +279,7 @@ class SmsLimitGuard:
         *,
         max_defer_s: float = 60.0,
         voice_gap_s: float = 300.0,
-        voice_severities: frozenset[Severity] = frozenset({Severity.CRITICAL}),
+        voice_severities: frozenset[Severity] = frozenset({Severity.CRITICAL, Severity.HIGH}),
     ) -> None:
         self.limits = limits or load_provider_limits()
         self.max_defer_s = max_defer_s
