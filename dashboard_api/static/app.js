@@ -5,7 +5,7 @@
 const SEVERITY_RANK = { critical: 0, high: 1, warning: 2, info: 3 };
 const ACTIVE = ["open", "acknowledged", "dispatched", "on_site"];
 const HOMES_REFRESH_MS = 30000;
-const TIMELINE_CHANGES = new Set(["raised", "notified", "family_reply", "delivery", "escalated", "window_breached"]);
+const TIMELINE_CHANGES = new Set(["raised", "notified", "family_reply", "delivery", "escalated", "window_breached", "sms_limited"]);
 
 const state = {
   token: sessionStorage.getItem("token"),
@@ -240,6 +240,8 @@ function timelineNotes(alert) {
         `${fmtTime(e.at)} ${t("familyReply")} ${who}: “${d.body ?? ""}”${d.handling ? t("handling") : ""}`));
     } else if (e.event === "delivery" && (d.status === "failed" || d.status === "undelivered")) {
       items.push(el("li", { class: "delivery-failed" }, `${fmtTime(e.at)} ${t("deliveryFailed")}: ${d.recipient ?? d.provider_id ?? ""} (${d.status})`));
+    } else if (e.event === "sms_limited") {
+      items.push(el("li", { class: "delivery-failed sms-limited" }, `${fmtTime(e.at)} ${t("smsLimited")}: ${d.recipient ?? ""} (${d.rule ?? ""})`));
     }
   }
   return items.length ? el("ul", { class: "notes" }, ...items) : null;

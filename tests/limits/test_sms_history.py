@@ -44,6 +44,9 @@ async def test_a_numbers_recent_sms_oldest_first(store: Store) -> None:
     await store.plan_sends([never], T0 + timedelta(seconds=50))  # planned, never begun
 
     got = await store.list_sms_sent_to(CN, T0 - timedelta(hours=1))
-    assert [(s.key, s.body, s.alert_id) for s in got] == [("a", "text a", aid), ("b", "text b", aid)]
+    assert [(s.key, s.body, s.alert_id) for s in got] == [
+        ("a", "text a", aid),
+        ("b", "text b", aid),
+    ]
     assert [s.started_at for s in got] == [T0, T0 + timedelta(seconds=20)]
     assert await store.list_sms_sent_to(CN, T0 + timedelta(seconds=20)) == []
