@@ -116,6 +116,8 @@ TIMELINE_EVENTS = {
     "messages it did not send, each with recipient, reason (same_text, replied, status) "
     "and why)",
     "all_clear": "the closing SMS step after resolution ran (details as escalated)",
+    "sms_limited": "an SMS not sent because the provider would reject it (details: recipient, "
+    "provider, destination, rule, outcome, reason, allowed_at, action; alerts/provider_limits.py)",
     "window_breached": "no one on site by the response deadline",
 }
 """Timeline event names shared by the engine, the webhooks and the screen."""

@@ -6,12 +6,13 @@ server's clock."""
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
 from alerts.channels import Outbound, PermanentFailure
 from alerts.twilio_channels import TwilioSms
 from eldercare.clock import ManualClock
-from simulators.twilio_server import SmsRule, TwilioServer
+from simulators.twilio_server import CHINA_RULES, SmsRule, TwilioServer
 from tests.e2e.helpers import eventually
 
 CN, UK = "+8613800000001", "+447700900002"
@@ -86,3 +87,16 @@ async def test_a_rule_may_refuse_at_create_with_its_error_code(
         await sms.send_sms(text(2, "two"))
     assert twilio.refused == [(CN, "two", "daily")]
     assert len(twilio.messages) == 1
+
+
+async def test_rules_are_set_over_http_for_a_server_run_alone(twilio: TwilioServer) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{twilio.base_url}/_sim/rules?preset=none") as resp:
+            assert resp.status == 200
+        assert twilio.rules == []
+        async with http.post(f"{twilio.base_url}/_sim/rules?preset=twilio-cn") as resp:
+            assert resp.status == 200
+        assert twilio.rules == list(CHINA_RULES)
+        async with http.post(f"{twilio.base_url}/_sim/rules?preset=mars") as resp:
+            assert resp.status == 400
+            assert "mars" in (await resp.json())["detail"]
