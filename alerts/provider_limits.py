@@ -323,11 +323,13 @@ class SmsLimitGuard:
             breach = self.limits.check(dest, send.body, history, now)
             if breach is None:
                 return await host.store.begin_send(send.key, now, quota)
+        # the action and its why first: a crash before the send is marked redoes them
+        # (steps are idempotent by name), never leaves a skip without its reason
+        action = await self._instead(host, alert, step, send, breach)
+        await self._tell(host, alert, step, send, breach, action)
         await host.store.finish_send(
             send.key, "skipped", host.clock.now(), status="limited", error=f"limit: {breach.rule}"
         )
-        action = await self._instead(host, alert, step, send, breach)
-        await self._tell(host, alert, step, send, breach, action)
         return "limited"
 
     async def _instead(
