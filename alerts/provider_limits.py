@@ -52,6 +52,7 @@ from alerts.policy import ALL_CLEAR
 from eldercare.clock import Clock
 from eldercare.domain import Alert, Severity, TimelineEntry
 from eldercare.metrics import Metrics
+from eldercare.settings import SettingsError
 from eldercare.store.base import EscalationSend, EscalationStep, SentSms, Store
 
 log = logging.getLogger("eldercare.alerts.limits")
@@ -62,8 +63,9 @@ SCREEN_TEXT = "family could not be reached by SMS: limit"
 """What the care centre reads (the screen words it in its language)."""
 
 
-class LimitsError(ValueError):
-    """The limits file cannot be used; ``where`` names the file and table."""
+class LimitsError(SettingsError):
+    """The limits file cannot be used; ``where`` names the file and table. A
+    ``SettingsError``: ``eldercare serve`` says so in one line and exits 1."""
 
     def __init__(self, where: str, problem: str) -> None:
         super().__init__(f"SMS limits {where}: {problem}")

@@ -3,6 +3,9 @@ them, and the check of one send against what the number already received."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -118,3 +121,24 @@ def test_a_wrong_file_is_refused_naming_the_place(tmp_path: Path, text: str, pro
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(LimitsError, match="cannot read it"):
         load_provider_limits(tmp_path / "nope.toml")
+
+
+def test_serve_with_a_wrong_limits_file_stops_in_one_line(tmp_path: Path) -> None:
+    own = tmp_path / "bad.toml"
+    own.write_text('[twilio."+86"]\nmax = 1\n', encoding="utf-8")
+    env = {
+        **os.environ,
+        "ELDERCARE_SMS_LIMITS": str(own),
+        "ELDERCARE_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "eldercare", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert f'SMS limits {own} twilio."+86": unknown field(s) max' in done.stderr
+    assert "Traceback" not in done.stderr
