@@ -11,6 +11,7 @@ import pytest
 
 from alerts.provider_limits import ProviderLimits, SmsLimitGuard, parse_limits
 from eldercare.clock import ManualClock
+from eldercare.domain import AlertKind, Home, Outcome, Resident
 from eldercare.store import Store, open_store
 from tests.alerts.escalation_fixtures import (
     DAUGHTER,
@@ -63,3 +64,34 @@ async def test_a_limited_supervisor_sms_is_left_to_the_screen(store: Store) -> N
     limited = [e for e in await store.get_timeline(alert.id) if e.event == "sms_limited"]
     by_phone = {e.details["recipient"]: e.details["action"] for e in limited}
     assert by_phone[SUPERVISOR] == "none"
+
+
+async def test_two_alerts_at_once_cannot_both_take_the_last_allowed_sms(store: Store) -> None:
+    """Two homes share the daughter's +86 number; she had three SMS today: of two
+    alerts raised at the same moment (their steps run concurrently) one is texted,
+    the other reaches her by a call."""
+    await store.create_home(Home("h2", "Home two", "2 Road", "Asia/Shanghai"))
+    await store.create_resident(Resident("h2-r1", "h2", "Li"))
+    await store.create_contact("h2", "Daughter", DAUGHTER, "zh-CN", 1)
+    clock = ManualClock(T0)
+    world = make_world(store, clock, Recorder(clock, name="twilio_sms"))
+    for n in range(3):  # three earlier alerts, texted at once and resolved
+        alert = await world.raise_(home_id="h2", key=f"early{n}", kind=AlertKind.FALL)
+        await world.engine.run_due()
+        await world.alerts.resolve(alert.id, "op", Outcome.FALSE_ALARM)
+        clock.advance(600)
+    start = clock.now()
+    first = await world.raise_(key="now1")
+    second = await world.raise_(home_id="h2", key="now2")
+    while await world.engine.run_due():
+        pass
+    texts = [s for s in world.channel.sent if s.kind == "sms" and s.at == start]
+    calls = [s for s in world.channel.sent if s.kind == "voice" and s.at == start]
+    assert (len(texts), len(calls)) == (1, 1)
+    limited = [
+        e.details["action"]
+        for a in (first, second)
+        for e in await store.get_timeline(a.id)
+        if e.event == "sms_limited"
+    ]
+    assert limited == ["voice"]
