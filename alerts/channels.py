@@ -98,6 +98,12 @@ class DeliveryEvents(Protocol):
         ``family_reply``; ``1``, ``OK`` or ``收到`` stops repeats to that person."""
         ...
 
+    async def on_call_keypress(self, provider_id: str, digits: str, at: datetime) -> None:
+        """A key pressed during a family call (Twilio ``<Gather>``): ``1`` is the voice
+        form of the reply ``1``: on the call's alert timeline as ``family_reply``
+        (``via: voice``), and it stops repeats of that alert to that person."""
+        ...
+
 
 TIMELINE_EVENTS = {
     "raised": "the alert was made",

@@ -15,6 +15,7 @@ the same token gives back the same message, never a second one.
         twilio.fail_next(1, 500)    # the next request answers 500
         twilio.delay_next(1, 2.0)   # the next create is recorded, answered 2 s later
         twilio.fail_number("+86138…", "undelivered")
+        await twilio.press_key(call_sid, "1")   # a key pressed in a call's <Gather>
         twilio.messages             # what it got
 
 Per-number rules (``SmsRule``; ``CHINA_RULES`` are Twilio's for +86) make it
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import html
 import logging
 import re
 import secrets
@@ -87,6 +89,7 @@ CHINA_RULES = (
 within 24 h goes to manual review (about 24 h late); links are not delivered."""
 RULE_PRESETS = {"twilio-cn": CHINA_RULES}
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)
+_GATHER = re.compile(r'<Gather[^>]*\saction="([^"]+)"')
 
 
 def new_sid(prefix: str) -> str:
@@ -297,6 +300,25 @@ class TwilioServer:
         }
         params["SmsSid"] = params["MessageSid"]
         return await self._post_signed(url, params)
+
+    async def press_key(self, call_sid: str, digits: str) -> Callback:
+        """Press ``digits`` during a call whose TwiML has a ``<Gather action=…>``: post
+        them to that action as Twilio would (signed), e.g. a family pressing 1."""
+        call = self.find(call_sid)
+        found = _GATHER.search(call.twiml) if call is not None else None
+        if call is None or found is None:
+            raise ValueError(f"call {call_sid} has no <Gather action=…> to press keys in")
+        params = {
+            "AccountSid": self.account_sid,
+            "CallSid": call.sid,
+            "From": call.from_ or "",
+            "To": call.to,
+            "Digits": digits,
+            "CallStatus": "in-progress",
+            "Direction": "outbound-api",
+            "ApiVersion": "2010-04-01",
+        }
+        return await self._post_signed(html.unescape(found.group(1)), params)
 
     # --- API handlers -------------------------------------------------------------
     def _error(self, request: web.Request, status: int, code: int, message: str) -> web.Response:

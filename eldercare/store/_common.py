@@ -130,3 +130,8 @@ SELECT key, alert_id, body, started_at FROM escalation_sends
 WHERE to_phone = ? AND channel = 'sms' AND started_at > ? AND state IN (?, ?, ?)
 ORDER BY started_at, seq
 """
+
+# The send a provider id (Twilio SID) belongs to; ``{cols}`` = the send columns.
+FIND_SEND_SQL = (
+    "SELECT {cols} FROM escalation_sends WHERE provider_id = ? ORDER BY seq DESC LIMIT 1"
+)

@@ -423,6 +423,10 @@ class Store(Protocol):
         """In the order they were planned."""
         ...
 
+    async def find_send(self, provider_id: str) -> EscalationSend | None:
+        """The send the provider knows by this id (its SID), or None."""
+        ...
+
     async def list_sms_sent_to(self, phone: str, since: datetime) -> list[SentSms]:
         """The SMS to ``phone`` whose provider call began after ``since`` (sending,
         sent or unknown), oldest first: what that number already received."""

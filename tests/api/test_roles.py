@@ -62,6 +62,7 @@ ROLES: dict[tuple[str, str], str] = {
     ("POST", "/twilio/sms/status"): TWILIO,
     ("POST", "/twilio/sms/inbound"): TWILIO,
     ("POST", "/twilio/voice/status"): TWILIO,
+    ("POST", "/twilio/voice/keypress"): TWILIO,
 }
 BELOW = {SUP: Role.OPERATOR, ADMIN: Role.SUPERVISOR}
 SAMPLE = {
