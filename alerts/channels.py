@@ -105,6 +105,12 @@ class DeliveryEvents(Protocol):
         ``family_reply``; ``1``, ``OK`` or ``收到`` stops repeats to that person."""
         ...
 
+    async def on_call_keypress(self, provider_id: str, digits: str, at: datetime) -> None:
+        """A key pressed during a family call (Twilio ``<Gather>``): ``1`` is the voice
+        form of the reply ``1``: on the call's alert timeline as ``family_reply``
+        (``via: voice``), and it stops repeats of that alert to that person."""
+        ...
+
 
 TIMELINE_EVENTS = {
     "raised": "the alert was made",
@@ -123,6 +129,8 @@ TIMELINE_EVENTS = {
     "messages it did not send, each with recipient, reason (same_text, replied, status) "
     "and why)",
     "all_clear": "the closing SMS step after resolution ran (details as escalated)",
+    "sms_limited": "an SMS not sent because the provider would reject it (details: recipient, "
+    "provider, destination, rule, outcome, reason, allowed_at, action; alerts/provider_limits.py)",
     "window_breached": "no one on site by the response deadline",
 }
 """Timeline event names shared by the engine, the webhooks and the screen."""

@@ -57,6 +57,7 @@ from alerts.escalation_people import (
 from alerts.escalation_texts import AlertContext, message_text, summary_text
 from alerts.events import AlertBus
 from alerts.policy import ALL_CLEAR, Policy, halted, stopped_by
+from alerts.provider_limits import SmsLimitGuard
 from alerts.sms_templates import template_call
 from eldercare.clock import Clock
 from eldercare.domain import Alert, AlertStatus, TimelineEntry
@@ -101,7 +102,10 @@ class EscalationEngine(DeliveryEventsMixin):
         batch_size: int = 50,
         priority: Priority | None = None,
         reply_instructions: bool = True,
+        sms_limits: SmsLimitGuard | None = None,
     ) -> None:
+        self.sms_limits = sms_limits or SmsLimitGuard()
+        """The SMS providers' per-number limits (alerts/provider_limits.py)."""
         self.priority = priority or Priority()
         """Runs are urgent work: the gateway's vitals batches wait for them."""
         self.store = store
@@ -301,7 +305,13 @@ class EscalationEngine(DeliveryEventsMixin):
                 to_phone=r.phone,
                 language=r.language,
                 body=message_text(
-                    ctx, step.message, r.kind, channel, r.language, r.phone, step.due_at
+                    self.sms_limits.texts_for(ctx, self.sms, r.phone, r.kind),
+                    step.message,
+                    r.kind,
+                    channel,
+                    r.language,
+                    r.phone,
+                    step.due_at,
                 ),
                 contact_id=r.contact_id,
             )
@@ -443,7 +453,9 @@ class EscalationEngine(DeliveryEventsMixin):
             return "skipped"
         # The all-clear is one per alert that reached the person: outside the quota.
         quota = self.sms_quota_per_hour if send.channel == "sms" and not all_clear else None
-        decision = await self.store.begin_send(send.key, self.clock.now(), quota)
+        decision = await self.sms_limits.begin_send(self, ctx.alert, step, send, quota)
+        if decision == "limited":  # a send the provider would reject: something else instead
+            return "limited"
         if decision == "skip":
             return "skipped"
         if decision == "suppressed":

@@ -109,5 +109,48 @@ class DeliveryEventsMixin:
                 )
                 self.bus.publish("family_reply", alert)
 
+    async def on_call_keypress(self, provider_id: str, digits: str, at: datetime) -> None:
+        send = await self.store.find_send(provider_id)
+        if send is None or send.channel != "voice" or send.recipient_kind != "family":
+            log.warning("key %r pressed in unknown call %s", digits, provider_id)
+            return
+        handling = digits.strip() == "1"
+        contact = None
+        if send.contact_id is not None:
+            contact = next(
+                (c for c in await self.store.find_contacts_by_phone(send.to_phone)
+                 if c.id == send.contact_id),
+                None,
+            )  # fmt: skip
+        alert = await self.store.get_alert(send.alert_id)
+        await self.store.add_timeline(
+            TimelineEntry(
+                alert.id,
+                at,
+                "family_reply",
+                None,
+                {
+                    "phone": send.to_phone,
+                    "body": digits,
+                    "via": "voice",
+                    "provider_id": provider_id,
+                    "contact_id": send.contact_id,
+                    "contact_name": contact.name if contact else None,
+                    "handling": handling,
+                },
+            )
+        )
+        if handling:
+            await self.store.add_escalation_stop(alert.id, send.recipient, at)
+        self.metrics.inc("eldercare_family_replies_total", known="yes", via="voice")
+        log.info(
+            "alert %s: %s pressed %r in a call",
+            alert.id,
+            send.to_phone,
+            digits,
+            extra={"alert_id": alert.id, "contact_id": send.contact_id},
+        )
+        self.bus.publish("family_reply", alert)
+
     async def _open_alerts(self, home_id: str) -> Sequence[Alert]:
         return await self.store.list_alerts(AlertFilter(status=OPEN, home_id=home_id, limit=500))

@@ -489,3 +489,11 @@ def voice_text(
         f"您好，这是颐养安的自动来电。{name}于{when}{what}，{state}。"
         f"请尽快联系或前往。护理中心电话：{number}。"
     )
+
+
+def keypress_prompt(language_code: str) -> str:
+    """Said at the end of a family call: how to tell the centre "I am handling it"
+    by phone (the only way where SMS replies cannot arrive, e.g. +86 on Twilio)."""
+    if language(language_code) == EN:
+        return "If you are handling it, press 1."
+    return "如果您正在处理，请按1。"

@@ -51,7 +51,7 @@ from alerts.channels import (
     TemporaryFailure,
     VoiceChannel,
 )
-from alerts.messages import EN, language
+from alerts.messages import EN, keypress_prompt, language
 from eldercare.settings import Settings
 
 log = logging.getLogger("eldercare.alerts.twilio")
@@ -60,6 +60,7 @@ DEFAULT_BASE_URL = "https://api.twilio.com"
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 SMS_STATUS_PATH = "/twilio/sms/status"
 VOICE_STATUS_PATH = "/twilio/voice/status"
+VOICE_KEYPRESS_PATH = "/twilio/voice/keypress"
 CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 SAY = {"zh-CN": ("zh-CN", "alice"), EN: ("en-US", "alice")}
 """<Say> language and voice per contact language. ``alice`` is the voice Twilio's
@@ -311,17 +312,24 @@ class TwilioSms:
         await self.transport.aclose()
 
 
-def twiml_for(text: str, lang: str) -> str:
-    """TwiML that says ``text`` twice in the contact's language."""
+def twiml_for(text: str, lang: str, keypress_url: str | None = None) -> str:
+    """TwiML that says ``text`` twice in the contact's language; with ``keypress_url``
+    inside a one-digit ``<Gather>`` that ends asking for 1 ("I am handling it")."""
     tag, voice = SAY[language(lang)]
     response = VoiceResponse()
-    response.say(text, voice=voice, language=tag, loop=2)
+    if keypress_url is None:
+        response.say(text, voice=voice, language=tag, loop=2)
+        return str(response)
+    gather = response.gather(num_digits=1, action=keypress_url, method="POST", timeout=8)
+    gather.say(text, voice=voice, language=tag, loop=2)
+    gather.say(keypress_prompt(lang), voice=voice, language=tag)
     return str(response)
 
 
 class TwilioVoice:
     """``VoiceChannel`` through Twilio Calls with inline TwiML (no URL to fetch);
-    StatusCallback = ``{public_url}/twilio/voice/status`` for every call event."""
+    StatusCallback = ``{public_url}/twilio/voice/status`` for every call event; a
+    key pressed goes to ``{public_url}/twilio/voice/keypress`` (1: "I am handling it")."""
 
     name = "twilio_voice"
 
@@ -336,7 +344,9 @@ class TwilioVoice:
             return await self.transport.client().calls.create_async(
                 to=message.to,
                 from_=cfg.from_number,
-                twiml=twiml_for(message.body, message.language),
+                twiml=twiml_for(
+                    message.body, message.language, cfg.public_url + VOICE_KEYPRESS_PATH
+                ),
                 status_callback=callback,
                 status_callback_event=CALL_EVENTS,
                 status_callback_method="POST",

@@ -23,6 +23,7 @@ from alerts.channels import Outbound, Receipt
 from alerts.escalation import EscalationEngine
 from alerts.events import AlertBus
 from alerts.policy import load_policy
+from alerts.provider_limits import ProviderLimits, SmsLimitGuard, parse_limits
 from alerts.service import AlertService
 from eldercare.clock import WallClock
 from eldercare.domain import AlertKind, Finding, Home, Severity
@@ -48,7 +49,15 @@ class TimingSms:
         return await self.send_sms(message)
 
 
-async def measure(database_url: str, alerts: int, gap_s: float) -> list[float]:
+def checked_limits() -> SmsLimitGuard:
+    """A per-number rule on every SMS that never trips: the cost of the check alone."""
+    rule = {"name": "bench", "max": 1_000_000, "window": 86400}
+    return SmsLimitGuard(ProviderLimits(parse_limits({"timing": {"*": {"rules": [rule]}}})))
+
+
+async def measure(
+    database_url: str, alerts: int, gap_s: float, limits: SmsLimitGuard | None = None
+) -> list[float]:
     store = await open_store(database_url)
     await store.migrate()
     homes = max(1, alerts // 50)
@@ -61,7 +70,7 @@ async def measure(database_url: str, alerts: int, gap_s: float) -> list[float]:
     engine = EscalationEngine(
         store, clock, bus, metrics, load_policy(), sms, sms,
         care_centre_phone="+8657100000000", default_timezone="Asia/Shanghai",
-        sms_quota_per_hour=None,
+        sms_quota_per_hour=None, sms_limits=limits,
     )  # fmt: skip
     service = AlertService(
         store, clock, bus, metrics, response_window_s=600,
@@ -92,14 +101,19 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=500)
     parser.add_argument("--gap", type=float, default=0.005, help="seconds between findings")
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
+    parser.add_argument(
+        "--with-limit", action="store_true", help="check an SMS provider limit on every SMS"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # one line per alert would drown the figures
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
-        ms = asyncio.run(measure(url, args.alerts, args.gap))
+        limits = checked_limits() if args.with_limit else None
+        ms = asyncio.run(measure(url, args.alerts, args.gap, limits))
     p50, p90, p99 = np.percentile(ms, [50, 90, 99])
     print(
-        f"critical finding → SMS channel call, {len(ms)} alerts on {url.split(':')[0]}: "
+        f"critical finding → SMS channel call, {len(ms)} alerts on {url.split(':')[0]}"
+        f"{' (SMS limit checked)' if args.with_limit else ''}: "
         f"p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms, max {max(ms):.1f} ms"
     )
 

@@ -174,6 +174,23 @@ def build_router(ctx: AppContext) -> APIRouter:
 
         return await handle(request, "voice_status", Response(status_code=204), on)
 
+    @router.post(
+        "/voice/keypress",
+        summary="A key pressed during a family call (Twilio <Gather> action)",
+        responses={403: {"description": "Bad or missing signature"}},
+    )
+    async def voice_keypress(request: Request) -> Response:
+        """``CallSid``, ``Digits``: ``1`` means "I am handling it" (as the SMS reply
+        ``1``); answers empty TwiML (the call ends)."""
+
+        async def on(delivery: DeliveryEvents, p: dict[str, str]) -> None:
+            await delivery.on_call_keypress(
+                p.get("CallSid", ""), p.get("Digits", ""), ctx.clock.now()
+            )
+
+        ok = Response(EMPTY_TWIML, media_type="application/xml")
+        return await handle(request, "voice_keypress", ok, on)
+
     return router
 
 

@@ -17,6 +17,7 @@ from alerts.channels import SmsChannel, VoiceChannel
 from alerts.escalation import EscalationEngine
 from alerts.events import AlertBus
 from alerts.policy import load_policy
+from alerts.provider_limits import SmsLimitGuard, load_provider_limits
 from alerts.service import AlertService
 from alerts.sms_routing import attach_store, build_channels
 from alerts.twilio_channels import close_channels
@@ -90,6 +91,7 @@ class Service:
         self.sms: SmsChannel = sms
         self.voice: VoiceChannel = voice
         self.policy = load_policy(settings.escalation_policy)  # a bad file stops the start
+        self.sms_limits = SmsLimitGuard(load_provider_limits(settings.sms_limits))
         self.escalation: EscalationEngine | None = None
         self.generated_admin_password: str | None = None
         self._stop = asyncio.Event()
@@ -138,6 +140,7 @@ class Service:
             public_url=s.public_url,
             sms_quota_per_hour=s.sms_quota_per_hour,
             priority=priority,
+            sms_limits=self.sms_limits,
         )
         self.alerts = AlertService(
             self._store,

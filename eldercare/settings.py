@@ -96,6 +96,8 @@ class Settings:
     """Path of an escalation policy TOML file; unset = alerts/policies/default.toml."""
     sms_quota_per_hour: int = 10
     """SMS per phone per hour; past it one summary SMS, then none until the hour rolls on."""
+    sms_limits: str | None = None
+    """Path of a TOML file of SMS provider limits over alerts/policies/sms_limits.toml."""
     twilio_messaging_service_sid: str | None = None
     """SMS through this Twilio Messaging Service (``MG…``) instead of ``From``."""
     device_rate: float = 10.0

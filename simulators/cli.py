@@ -102,6 +102,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--port", type=int, default=0, help="default: a free port")
     p.add_argument("--account-sid", default=None, help="default ELDERCARE_TWILIO_ACCOUNT_SID")
     p.add_argument("--auth-token", default=None, help="default ELDERCARE_TWILIO_AUTH_TOKEN")
+    p.add_argument(
+        "--rules",
+        choices=["none", "twilio-cn"],
+        default="none",
+        help="per-number provider rules to enforce (twilio-cn: Twilio's rules for +86)",
+    )
 
     for provider, what in (("aliyun", "SMS and voice"), ("tencent", "Cloud SMS")):
         p = simsub.add_parser(
@@ -184,6 +190,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             args.auth_token or settings.twilio_auth_token or new_sid("")[:32],
             args.host,
             args.port,
+            args.rules,
         )
         return 0
     if args.sim_command in ("aliyun-server", "tencent-server"):

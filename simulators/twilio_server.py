@@ -15,7 +15,14 @@ the same token gives back the same message, never a second one.
         twilio.fail_next(1, 500)    # the next request answers 500
         twilio.delay_next(1, 2.0)   # the next create is recorded, answered 2 s later
         twilio.fail_number("+86138…", "undelivered")
+        await twilio.press_key(call_sid, "1")   # a key pressed in a call's <Gather>
         twilio.messages             # what it got
+
+Per-number rules (``SmsRule``; ``CHINA_RULES`` are Twilio's for +86) make it
+behave like a provider with limits: past a rule a message is refused at create
+(400), or accepted and then ``undelivered`` with the rule's error code, or
+accepted and held for manual review (it stays ``queued``). Windows count on the
+server's ``clock`` (injectable, so a test replays a night in milliseconds).
 
 ``eldercare sim twilio-server --port N`` runs it alone; ``POST /_sim/…`` (see
 ``_control``) sets the same faults over HTTP.
@@ -26,12 +33,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import html
 import logging
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -48,6 +56,40 @@ MESSAGE_FINAL = ("delivered", "undelivered", "failed")
 CALL_FINAL = ("completed", "busy", "no-answer", "failed", "canceled")
 _ERROR_CODES = {"undelivered": 30003, "failed": 30008}
 """Twilio's codes: 30003 unreachable destination handset, 30008 unknown error."""
+
+
+@dataclass(frozen=True)
+class SmsRule:
+    """A per-number rule of a provider, enforced on messages to numbers with ``prefix``.
+
+    Past ``max`` messages to one number within ``window_s`` seconds (only those
+    with the same body when ``same_body``) the next one is: ``refuse`` d at create
+    (400 with ``error_code``), accepted then ``undelivered`` with ``error_code``,
+    or accepted and held for manual ``review`` (never progresses here). With
+    ``links`` the rule refuses any message with a URL instead (``max`` unused)."""
+
+    name: str
+    prefix: str
+    max: int = 0
+    window_s: float = 86400.0
+    same_body: bool = False
+    outcome: str = "undelivered"
+    """``refuse``, ``undelivered`` or ``review``"""
+    error_code: int = 30007
+    """Twilio's 30007: message filtered (carrier violation)."""
+    links: bool = False
+
+
+CHINA_RULES = (
+    SmsRule("identical_24h", "+86", max=2, same_body=True, outcome="undelivered"),
+    SmsRule("review_24h", "+86", max=4, outcome="review"),
+    SmsRule("no_links", "+86", outcome="undelivered", links=True),
+)
+"""Twilio to +86: a third identical message within 24 h is filtered (30007); a fifth
+within 24 h goes to manual review (about 24 h late); links are not delivered."""
+RULE_PRESETS = {"twilio-cn": CHINA_RULES}
+_URL = re.compile(r"https?://|www\.", re.IGNORECASE)
+_GATHER = re.compile(r'<Gather[^>]*\saction="([^"]+)"')
 
 
 def new_sid(prefix: str) -> str:
@@ -71,6 +113,8 @@ class Recorded:
     idempotency_token: str | None
     history: list[str] = field(default_factory=list)
     """Every status it went through, in order."""
+    broke: str | None = None
+    """The rule (``SmsRule.name``) it broke, if any: then undelivered or held."""
 
     @property
     def body(self) -> str:
@@ -118,12 +162,19 @@ class TwilioServer:
         host: str = "127.0.0.1",
         port: int = 0,
         callback_interval: float = 0.02,
+        rules: Iterable[SmsRule] = (),
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.host = host
         self.port = port
         self.callback_interval = callback_interval
+        self.rules: list[SmsRule] = list(rules)
+        """Per-number rules for messages (see ``SmsRule``); add or clear at any time."""
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.refused: list[tuple[str, str, str]] = []
+        """Messages refused at create by a rule: (to, body, rule name)."""
         self.requests: list[tuple[str, str, int]] = []
         """Every API request: (method, path, answered status)."""
         self.messages: list[Recorded] = []
@@ -201,6 +252,30 @@ class TwilioServer:
             return fault
         return None
 
+    def broken_rule(self, to: str, body: str) -> SmsRule | None:
+        """The first rule a message to ``to`` with ``body`` would break now."""
+        for rule in self.rules:
+            if not to.startswith(rule.prefix):
+                continue
+            if rule.links:
+                if _URL.search(body):
+                    return rule
+                continue
+            since = self.clock() - timedelta(seconds=rule.window_s)
+            earlier = [
+                m
+                for m in self.messages
+                if m.to == to and m.created > since and (not rule.same_body or m.body == body)
+            ]
+            if len(earlier) >= rule.max:
+                return rule
+        return None
+
+    @property
+    def broken(self) -> list[Recorded]:
+        """Messages accepted but undelivered or held because they broke a rule."""
+        return [m for m in self.messages if m.broke is not None]
+
     # --- inspection ---------------------------------------------------------------
     def messages_to(self, to: str) -> list[Recorded]:
         return [m for m in self.messages if m.to == to]
@@ -225,6 +300,25 @@ class TwilioServer:
         }
         params["SmsSid"] = params["MessageSid"]
         return await self._post_signed(url, params)
+
+    async def press_key(self, call_sid: str, digits: str) -> Callback:
+        """Press ``digits`` during a call whose TwiML has a ``<Gather action=…>``: post
+        them to that action as Twilio would (signed), e.g. a family pressing 1."""
+        call = self.find(call_sid)
+        found = _GATHER.search(call.twiml) if call is not None else None
+        if call is None or found is None:
+            raise ValueError(f"call {call_sid} has no <Gather action=…> to press keys in")
+        params = {
+            "AccountSid": self.account_sid,
+            "CallSid": call.sid,
+            "From": call.from_ or "",
+            "To": call.to,
+            "Digits": digits,
+            "CallStatus": "in-progress",
+            "Direction": "outbound-api",
+            "ApiVersion": "2010-04-01",
+        }
+        return await self._post_signed(html.unescape(found.group(1)), params)
 
     # --- API handlers -------------------------------------------------------------
     def _error(self, request: web.Request, status: int, code: int, message: str) -> web.Response:
@@ -284,7 +378,11 @@ class TwilioServer:
             invalid = self._invalid(params, kind)
             if invalid is not None:
                 return self._error(request, 400, *invalid)
-            resource = self._record(kind, params, token)
+            rule = self.broken_rule(params["To"][0], params.get("Body", [""])[0])
+            if kind == "message" and rule is not None and rule.outcome == "refuse":
+                self.refused.append((params["To"][0], params.get("Body", [""])[0], rule.name))
+                return self._error(request, 400, rule.error_code, f"Message refused: {rule.name}")
+            resource = self._record(kind, params, token, rule if kind == "message" else None)
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
         self.requests.append((request.method, request.path, 201))
@@ -314,7 +412,13 @@ class TwilioServer:
                 return 21205, "Url parameter is required."
         return None
 
-    def _record(self, kind: str, params: dict[str, list[str]], token: str | None) -> Recorded:
+    def _record(
+        self,
+        kind: str,
+        params: dict[str, list[str]],
+        token: str | None,
+        rule: SmsRule | None = None,
+    ) -> Recorded:
         first = "accepted" if kind == "message" and not params.get("From") else "queued"
         resource = Recorded(
             sid=new_sid("SM" if kind == "message" else "CA"),
@@ -323,10 +427,13 @@ class TwilioServer:
             from_=params["From"][0] if params.get("From") else None,
             params=params,
             status=first,
-            created=datetime.now(UTC),
+            created=self.clock(),
             idempotency_token=token,
             history=[first],
+            broke=rule.name if rule is not None else None,
         )
+        if rule is not None:
+            log.info("message to %s breaks %s: %s", resource.to, rule.name, rule.outcome)
         (self.messages if kind == "message" else self.calls).append(resource)
         if token:
             self._by_token[(kind, token)] = resource
@@ -366,7 +473,7 @@ class TwilioServer:
                 "num_media": "0",
                 "messaging_service_sid": r.field("MessagingServiceSid"),
                 "date_sent": None,
-                "error_code": _ERROR_CODES.get(r.status),
+                "error_code": self._error_code(r),
                 "error_message": None,
                 "uri": f"{base}/Messages/{r.sid}.json",
                 "subresource_uris": {"media": f"{base}/Messages/{r.sid}/Media.json"},
@@ -382,9 +489,20 @@ class TwilioServer:
             "uri": f"{base}/Calls/{r.sid}.json",
         }
 
+    def _error_code(self, r: Recorded) -> int | None:
+        rule = next((x for x in self.rules if x.name == r.broke), None)
+        if rule is not None and r.status == "undelivered":
+            return rule.error_code
+        return _ERROR_CODES.get(r.status)
+
     # --- status progress and callbacks ----------------------------------------------
     async def _progress(self, r: Recorded) -> None:
         fault = self._number_faults.get(r.to)
+        rule = next((x for x in self.rules if x.name == r.broke), None)
+        if rule is not None and rule.outcome == "review":
+            return  # held for manual review: no progress while a test runs
+        if rule is not None:
+            fault = "undelivered"
         if r.kind == "message":
             steps = ["queued", "sent", fault if fault in MESSAGE_FINAL else "delivered"]
             if r.status == "queued":
@@ -428,6 +546,9 @@ class TwilioServer:
             }
             if r.status in _ERROR_CODES:
                 params["ErrorCode"] = str(_ERROR_CODES[r.status])
+            rule = next((x for x in self.rules if x.name == r.broke), None)
+            if rule is not None and r.status == "undelivered":
+                params["ErrorCode"] = str(rule.error_code)
             ms = r.field("MessagingServiceSid")
             if ms:
                 params["MessagingServiceSid"] = ms
@@ -507,7 +628,8 @@ class TwilioServer:
 
     async def _control(self, request: web.Request) -> web.Response:
         """``POST /_sim/fail-next?count=N&status=500``, ``/_sim/delay-next?count=N&seconds=S``,
-        ``/_sim/fail-number?to=+86…&status=undelivered`` (no auth: a local test tool)."""
+        ``/_sim/fail-number?to=+86…&status=undelivered``, ``/_sim/rules?preset=twilio-cn``
+        (or ``none``) (no auth: a local test tool)."""
         q = request.query
         what = request.match_info["what"]
         try:
@@ -517,6 +639,10 @@ class TwilioServer:
                 self.delay_next(int(q.get("count", "1")), float(q.get("seconds", "5")))
             elif what == "fail-number":
                 self.fail_number(q["to"], q.get("status", "undelivered"))
+            elif what == "rules":
+                self.rules = (
+                    [] if q.get("preset", "none") == "none" else [*RULE_PRESETS[q["preset"]]]
+                )
             else:
                 return web.json_response({"detail": f"unknown control {what}"}, status=404)
         except (KeyError, ValueError) as exc:
@@ -530,7 +656,9 @@ def _segments(body: str) -> int:
     return 1 if len(body) <= single else -(-len(body) // part)
 
 
-async def serve_forever(account_sid: str, auth_token: str, host: str, port: int) -> None:
+async def serve_forever(
+    account_sid: str, auth_token: str, host: str, port: int, rules: str = "none"
+) -> None:
     """``eldercare sim twilio-server``: run until cancelled, printing what arrives."""
 
     def show(event: str, r: Recorded) -> None:
@@ -540,7 +668,8 @@ async def serve_forever(account_sid: str, auth_token: str, host: str, port: int)
         else:
             print(f"[twilio] {r.sid} {r.status}", flush=True)
 
-    async with TwilioServer(account_sid, auth_token, host=host, port=port) as server:
+    chosen = RULE_PRESETS.get(rules, ())
+    async with TwilioServer(account_sid, auth_token, host=host, port=port, rules=chosen) as server:
         server.listeners.append(show)
         print(
             f"local Twilio server on {server.base_url}\n"

@@ -257,8 +257,16 @@ function whoOf(alert) {
 
 function timelineNotes(alert) {
   const detail = state.details.get(alert.id);
-  const notified = detail ? detail.people_notified : 0;
-  return notified ? el("ul", { class: "notes" }, el("li", { class: "note-notified" }, t("notified", { n: notified }))) : null;
+  const items = [];
+  const notified = detail ? detail.people_notified : 0; // distinct people, not messages
+  if (notified) items.push(el("li", { class: "note-notified" }, t("notified", { n: notified })));
+  for (const e of state.timelines.get(alert.id) || []) {
+    const d = e.details || {};
+    if (e.event === "sms_limited") {
+      items.push(el("li", { class: "delivery-failed sms-limited" }, `${fmtTime(e.at)} ${t("smsLimited")}: ${d.recipient ?? ""} (${d.rule ?? ""})`));
+    }
+  }
+  return items.length ? el("ul", { class: "notes" }, ...items) : null;
 }
 
 function actionButtons(alert) {

@@ -156,3 +156,16 @@ SESSION_USER_SQL = (
     "SELECT u.*, EXISTS (SELECT 1 FROM ended_sessions e WHERE e.sid = %s) AS session_ended"
     " FROM users u WHERE u.username = %s"
 )
+
+# What one phone already received (the SMS providers' per-number limits), both
+# backends; ``?`` placeholders: phone, since, then the COUNTED states.
+SMS_SENT_TO_SQL = """
+SELECT key, alert_id, body, started_at FROM escalation_sends
+WHERE to_phone = ? AND channel = 'sms' AND started_at > ? AND state IN (?, ?, ?)
+ORDER BY started_at, seq
+"""
+
+# The send a provider id (Twilio SID) belongs to; ``{cols}`` = the send columns.
+FIND_SEND_SQL = (
+    "SELECT {cols} FROM escalation_sends WHERE provider_id = ? ORDER BY seq DESC LIMIT 1"
+)

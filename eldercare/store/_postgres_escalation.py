@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from eldercare.domain import Alert, AlertKind, AlertStatus, Contact, Severity
-from eldercare.store._common import RESPONSES_SQL
+from eldercare.store._common import FIND_SEND_SQL, RESPONSES_SQL, SMS_SENT_TO_SQL
 from eldercare.store._postgres_base import (
     ALERT_COLS,
     PostgresBase,
@@ -25,7 +25,13 @@ from eldercare.store._postgres_base import (
     _rows,
 )
 from eldercare.store._sqlite_escalation import COUNTED, QUOTA_WINDOW, SEND_COLS, STEP_COLS
-from eldercare.store.base import AlertResponse, EscalationSend, EscalationStep, NotFound
+from eldercare.store.base import (
+    AlertResponse,
+    EscalationSend,
+    EscalationStep,
+    NotFound,
+    SentSms,
+)
 
 
 def _step(r: Row) -> EscalationStep:
@@ -288,6 +294,18 @@ class PostgresEscalation(PostgresBase):
                 " ON CONFLICT DO NOTHING",
                 (alert_id, recipient, at),
             )
+
+    async def find_send(self, provider_id: str) -> EscalationSend | None:
+        query = FIND_SEND_SQL.format(cols=SEND_COLS).replace("?", "%s")
+        async with self._auto() as conn:
+            row = await _row(conn, query, (provider_id,))
+        return None if row is None else _send(row)
+
+    async def list_sms_sent_to(self, phone: str, since: datetime) -> list[SentSms]:
+        query = SMS_SENT_TO_SQL.replace("?", "%s")
+        async with self._auto() as conn:
+            rows = await _rows(conn, query, (phone, since, *COUNTED))
+        return [SentSms(r["key"], r["alert_id"], r["body"], r["started_at"]) for r in rows]
 
     async def list_escalation_stops(self, alert_id: int) -> set[str]:
         query = "SELECT recipient FROM escalation_stops WHERE alert_id = %s"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from eldercare.domain import Alert, AlertKind, AlertStatus, Contact, Severity
-from eldercare.store._common import RESPONSES_SQL
+from eldercare.store._common import FIND_SEND_SQL, RESPONSES_SQL, SMS_SENT_TO_SQL
 from eldercare.store._sqlite_base import (
     ALERT_COLS,
     SQLiteBase,
@@ -21,7 +21,13 @@ from eldercare.store._sqlite_base import (
     _opt_dt,
     _ts,
 )
-from eldercare.store.base import AlertResponse, EscalationSend, EscalationStep, NotFound
+from eldercare.store.base import (
+    AlertResponse,
+    EscalationSend,
+    EscalationStep,
+    NotFound,
+    SentSms,
+)
 
 QUOTA_WINDOW = timedelta(hours=1)
 COUNTED = ("sending", "sent", "unknown")
@@ -338,6 +344,16 @@ class SQLiteEscalation(SQLiteBase):
         sql = f"SELECT {SEND_COLS} FROM escalation_sends WHERE alert_id = ? ORDER BY seq"
         rows = await self._run(lambda: self._conn.execute(sql, (alert_id,)).fetchall())
         return [_send(r) for r in rows]
+
+    async def find_send(self, provider_id: str) -> EscalationSend | None:
+        sql = FIND_SEND_SQL.format(cols=SEND_COLS)
+        row = await self._run(lambda: self._conn.execute(sql, (provider_id,)).fetchone())
+        return None if row is None else _send(row)
+
+    async def list_sms_sent_to(self, phone: str, since: datetime) -> list[SentSms]:
+        params = (phone, _ts(since), *COUNTED)
+        rows = await self._run(lambda: self._conn.execute(SMS_SENT_TO_SQL, params).fetchall())
+        return [SentSms(r["key"], r["alert_id"], r["body"], _dt(r["started_at"])) for r in rows]
 
     async def add_escalation_stop(self, alert_id: int, recipient: str, at: datetime) -> None:
         await self._run(self._add_stop, alert_id, recipient, at)

@@ -188,6 +188,18 @@ class EscalationSend:
 
 
 @dataclass(frozen=True, slots=True)
+class SentSms:
+    """One SMS a phone was sent (or may have been: the provider was called), for the
+    SMS providers' per-number limits (``alerts/provider_limits.py``)."""
+
+    key: str
+    alert_id: int
+    body: str
+    started_at: datetime
+    """when the provider was called"""
+
+
+@dataclass(frozen=True, slots=True)
 class AlertResponse:
     """When staff answered one alert (for the response report)."""
 
@@ -480,6 +492,15 @@ class Store(Protocol):
 
     async def list_sends(self, alert_id: int) -> list[EscalationSend]:
         """In the order they were planned."""
+        ...
+
+    async def find_send(self, provider_id: str) -> EscalationSend | None:
+        """The send the provider knows by this id (its SID), or None."""
+        ...
+
+    async def list_sms_sent_to(self, phone: str, since: datetime) -> list[SentSms]:
+        """The SMS to ``phone`` whose provider call began after ``since`` (sending,
+        sent or unknown), oldest first: what that number already received."""
         ...
 
     async def add_escalation_stop(self, alert_id: int, recipient: str, at: datetime) -> None:

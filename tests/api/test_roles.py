@@ -72,6 +72,7 @@ ROLES: dict[tuple[str, str], str] = {
     ("POST", "/aliyun/voice/report/{token}"): TWILIO,
     ("POST", "/tencent/sms/status/{token}"): TWILIO,
     ("POST", "/tencent/sms/reply/{token}"): TWILIO,
+    ("POST", "/twilio/voice/keypress"): TWILIO,
 }
 BELOW = {SUP: Role.OPERATOR, ADMIN: Role.SUPERVISOR}
 SAMPLE = {

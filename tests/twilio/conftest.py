@@ -44,6 +44,9 @@ class RecordingDelivery:
     async def on_family_reply(self, from_phone: str, body: str, at: datetime) -> None:
         self.replies.append((from_phone, body, at))
 
+    async def on_call_keypress(self, provider_id: str, digits: str, at: datetime) -> None:
+        self.replies.append((provider_id, digits, at))
+
     def statuses_of(self, provider_id: str) -> list[str]:
         return [s for sid, s, _, _ in self.statuses if sid == provider_id]
 
