@@ -32,6 +32,7 @@ from eldercare.metrics import Metrics
 from eldercare.passwords import hash_password
 from eldercare.pipeline import Pipeline
 from eldercare.priority import Priority
+from eldercare.retention import RetentionLoop, RetentionPolicy
 from eldercare.settings import Settings
 from eldercare.store import open_store
 from eldercare.store.base import NotFound, Store, StoreError
@@ -208,6 +209,10 @@ class Service:
             timeout_graceful_shutdown=3,
         )
         self._server = _Server(config)
+        # Readings and dead letters past their age: at start, then every retention_every.
+        self.retention = RetentionLoop(
+            self._store, self.clock, RetentionPolicy.from_settings(s), self.metrics
+        )
         return self
 
     async def readiness(self) -> dict[str, bool]:
@@ -235,6 +240,7 @@ class Service:
             tg.create_task(server.serve(), name="api")
             ticker = tg.create_task(self._tick_every(1.0), name="ticker")
             escalator = tg.create_task(escalation.run(1.0), name="escalation")
+            retention = tg.create_task(self.retention.run(60.0), name="retention")
             log.info(
                 "service running: API on http://%s:%s",
                 self.settings.api_host,
@@ -246,6 +252,7 @@ class Service:
             await gateway.stop()  # stop intake, drain, commit, ack
             await self._save_detectors()
             ticker.cancel()
+            retention.cancel()
             assert self.alerts is not None
             await self.alerts.drain()  # flush notifications under way
             escalation.stop()  # finishes the steps under way; the rest wait in the store

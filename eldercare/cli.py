@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from eldercare import db_commands
 from eldercare.settings import Settings, SettingsError
 
 log = logging.getLogger("eldercare.cli")
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("db", help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     dbsub.add_parser("migrate", help="apply pending schema migrations")
+    db_commands.add_parsers(dbsub)  # backup, restore, prune
 
     p = sub.add_parser("users", help="care-centre accounts")
     usub = p.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
@@ -115,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_service(settings, demo=(args.homes, args.sos_every))
         if args.command == "serve":
             return _run_service(settings, demo=None)
+        if args.command == "db" and args.db_command in db_commands.COMMANDS:
+            return db_commands.main(settings, args)
         if args.command == "db":
             return asyncio.run(_migrate(settings))
         if args.command == "users":

@@ -72,6 +72,12 @@ class Settings:
     """SMS per phone per hour; past it one summary SMS, then none until the hour rolls on."""
     twilio_messaging_service_sid: str | None = None
     """SMS through this Twilio Messaging Service (``MG…``) instead of ``From``."""
+    retention_days: float = 400.0
+    """Readings older than this many days are dropped (0 = kept for ever)."""
+    dead_letter_retention_days: float = 90.0
+    """Dead letters older than this many days are deleted (0 = kept for ever)."""
+    retention_every: float = 3600.0
+    """Seconds between two retention runs of the service (the first runs at start)."""
 
     @classmethod
     def load(
@@ -130,6 +136,13 @@ class Settings:
             raise SettingsError("ELDERCARE_BATCH_MAX must be at least 1")
         if self.sms_quota_per_hour < 1:
             raise SettingsError("ELDERCARE_SMS_QUOTA_PER_HOUR must be at least 1")
+        if self.retention_days < 0 or self.dead_letter_retention_days < 0:
+            raise SettingsError(
+                "ELDERCARE_RETENTION_DAYS and ELDERCARE_DEAD_LETTER_RETENTION_DAYS must be"
+                " 0 (keep for ever) or a positive number of days"
+            )
+        if self.retention_every <= 0:
+            raise SettingsError("ELDERCARE_RETENTION_EVERY must be a positive number of seconds")
 
     def broker(self) -> BrokerAddress:
         """The external broker of ELDERCARE_MQTT_URL, or the embedded one (3.1.1)."""

@@ -62,6 +62,7 @@ from eldercare.store._postgres_base import (
 )
 from eldercare.store._postgres_detectors import PostgresDetectors
 from eldercare.store._postgres_escalation import PostgresEscalation
+from eldercare.store._postgres_retention import PostgresRetention
 from eldercare.store.base import (
     AlertFilter,
     Conflict,
@@ -71,7 +72,9 @@ from eldercare.store.base import (
 )
 
 
-class PostgresStore(PostgresApi, PostgresEscalation, PostgresDetectors, PostgresBase):
+class PostgresStore(
+    PostgresApi, PostgresEscalation, PostgresDetectors, PostgresRetention, PostgresBase
+):
     """The production store; create it with ``await PostgresStore.open(url)``."""
 
     # --- homes ----------------------------------------------------------------------

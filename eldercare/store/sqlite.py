@@ -49,6 +49,7 @@ from eldercare.store._sqlite_base import (
 )
 from eldercare.store._sqlite_detectors import SQLiteDetectors
 from eldercare.store._sqlite_escalation import SQLiteEscalation
+from eldercare.store._sqlite_retention import SQLiteRetention
 from eldercare.store.base import (
     AlertFilter,
     Conflict,
@@ -57,7 +58,7 @@ from eldercare.store.base import (
 )
 
 
-class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteBase):
+class SQLiteStore(SQLiteApi, SQLiteEscalation, SQLiteDetectors, SQLiteRetention, SQLiteBase):
     """The embedded store; create it with ``await SQLiteStore.open(path)``."""
 
     # --- homes ----------------------------------------------------------------------
