@@ -32,6 +32,7 @@ from eldercare.metrics import Metrics
 from eldercare.passwords import WeakPassword, check_new_password, hash_password
 from eldercare.pipeline import Pipeline
 from eldercare.priority import Priority
+from eldercare.retention import RetentionLoop, RetentionPolicy
 from eldercare.settings import Settings, SettingsError
 from eldercare.store import open_store
 from eldercare.store.base import NotFound, Store, StoreError
@@ -209,6 +210,10 @@ class Service:
             max_connections=s.api_max_connections,
             read_timeout=s.api_read_timeout,
         )
+        # Readings and dead letters past their age: at start, then every retention_every.
+        self.retention = RetentionLoop(
+            self._store, self.clock, RetentionPolicy.from_settings(s), self.metrics
+        )
         return self
 
     async def readiness(self) -> dict[str, bool]:
@@ -252,6 +257,7 @@ class Service:
             tg.create_task(server.serve(), name="api")
             ticker = tg.create_task(self._tick_every(1.0), name="ticker")
             escalator = tg.create_task(escalation.run(1.0), name="escalation")
+            retention = tg.create_task(self.retention.run(60.0), name="retention")
             log.info(
                 "service running: API on http://%s:%s",
                 self.settings.api_host,
@@ -263,6 +269,7 @@ class Service:
             await gateway.stop()  # stop intake, drain, commit, ack
             await self._save_detectors()
             ticker.cancel()
+            retention.cancel()
             assert self.alerts is not None
             await self.alerts.drain()  # flush notifications under way
             escalation.stop()  # finishes the steps under way; the rest wait in the store

@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from eldercare import db_commands
 from eldercare.settings import Settings, SettingsError
 from eldercare.settings_help import settings_epilog, unfit_for_production
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("db", help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     dbsub.add_parser("migrate", help="apply pending schema migrations")
+    db_commands.add_parsers(dbsub)  # backup, restore, prune
 
     p = sub.add_parser("users", help="care-centre accounts")
     usub = p.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
@@ -152,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             for warning in unfit_for_production(settings):
                 log.warning("not fit for production: %s", warning)
             return _run_service(settings, demo=None)
+        if args.command == "db" and args.db_command in db_commands.COMMANDS:
+            return db_commands.main(settings, args)
         if args.command == "db":
             return asyncio.run(_migrate(settings))
         if args.command == "users":

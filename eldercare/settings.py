@@ -123,6 +123,12 @@ class Settings:
     tencent_sms_sdk_app_id: str | None = None
     tencent_sms_endpoint: str = "sms.tencentcloudapi.com"
     tencent_region: str = "ap-guangzhou"
+    retention_days: float = 400.0
+    """Readings older than this many days are dropped (0 = kept for ever)."""
+    dead_letter_retention_days: float = 90.0
+    """Dead letters older than this many days are deleted (0 = kept for ever)."""
+    retention_every: float = 3600.0
+    """Seconds between two retention runs of the service (the first runs at start)."""
 
     @classmethod
     def load(
@@ -195,6 +201,13 @@ class Settings:
             )
         if self.dead_letter_max_payload < 0:
             raise SettingsError("ELDERCARE_DEAD_LETTER_MAX_PAYLOAD must not be negative")
+        if self.retention_days < 0 or self.dead_letter_retention_days < 0:
+            raise SettingsError(
+                "ELDERCARE_RETENTION_DAYS and ELDERCARE_DEAD_LETTER_RETENTION_DAYS must be"
+                " 0 (keep for ever) or a positive number of days"
+            )
+        if self.retention_every <= 0:
+            raise SettingsError("ELDERCARE_RETENTION_EVERY must be a positive number of seconds")
         self._validate_sms_provider()
 
     def _validate_sms_provider(self) -> None:

@@ -242,6 +242,20 @@ class MqttCredential:
     created_at: datetime
 
 
+# --- retention (eldercare/retention.py) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What ``Store.prune`` removed (or, with ``dry_run``, would remove)."""
+
+    readings_chunks: list[str]
+    """TimescaleDB: the chunks dropped whole (``drop_chunks``); SQLite: none"""
+    readings_rows: int | None
+    """SQLite: the readings deleted; TimescaleDB: None (whole chunks are not counted)"""
+    dead_letters: int
+
+
 class Store(Protocol):
     # --- life cycle ---------------------------------------------------------------
     async def migrate(self) -> list[str]:
@@ -535,4 +549,19 @@ class Store(Protocol):
 
     async def latest_reading_ts(self) -> datetime | None:
         """The newest reading time of any registered device (per-device index)."""
+        ...
+
+    # --- retention (eldercare/retention.py) -------------------------------------------
+    async def prune(
+        self,
+        readings_before: datetime | None,
+        dead_letters_before: datetime | None,
+        *,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        """Remove readings older than ``readings_before`` (TimescaleDB: the chunks
+        that end at or before it, with ``drop_chunks``; SQLite: the rows) and dead
+        letters received before ``dead_letters_before``; None keeps that table.
+        Alerts, timelines and the registry are never touched. ``dry_run`` only says
+        what would go."""
         ...

@@ -69,6 +69,7 @@ from eldercare.store._postgres_base import (
 )
 from eldercare.store._postgres_detectors import PostgresDetectors
 from eldercare.store._postgres_escalation import PostgresEscalation
+from eldercare.store._postgres_retention import PostgresRetention
 from eldercare.store.base import (
     AlertFilter,
     Conflict,
@@ -84,6 +85,7 @@ class PostgresStore(
     PostgresEscalation,
     PostgresDetectors,
     PostgresMqttCredentials,
+    PostgresRetention,
     PostgresBase,
 ):
     """The production store; create it with ``await PostgresStore.open(url)``."""

@@ -56,6 +56,7 @@ from eldercare.store._sqlite_base import (
 )
 from eldercare.store._sqlite_detectors import SQLiteDetectors
 from eldercare.store._sqlite_escalation import SQLiteEscalation
+from eldercare.store._sqlite_retention import SQLiteRetention
 from eldercare.store.base import (
     AlertFilter,
     Conflict,
@@ -70,6 +71,7 @@ class SQLiteStore(
     SQLiteEscalation,
     SQLiteDetectors,
     SQLiteMqttCredentials,
+    SQLiteRetention,
     SQLiteBase,
 ):
     """The embedded store; create it with ``await SQLiteStore.open(path)``."""

@@ -1,0 +1,89 @@
+"""``eldercare db backup | restore | prune`` (``db migrate`` stays in cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from eldercare.settings import Settings
+
+COMMANDS = ("backup", "restore", "prune")
+
+
+def add_parsers(dbsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = dbsub.add_parser(
+        "backup",
+        help="write a backup of the store to FILE (pg_dump, or SQLite's backup API)",
+        description="TimescaleDB: pg_dump --format=custom of the database; SQLite: an online "
+        "copy of the database file. Safe while the service runs.",
+    )
+    p.add_argument("file", type=Path, help="where to write the backup")
+    p = dbsub.add_parser(
+        "restore",
+        help="restore a backup made by 'db backup' (stop the service first)",
+        description="TimescaleDB: timescaledb_pre_restore(), pg_restore in one transaction, "
+        "timescaledb_post_restore(); then the schema is migrated. Refuses a database that "
+        "has tables unless --replace.",
+    )
+    p.add_argument("file", type=Path, help="a file written by 'eldercare db backup'")
+    p.add_argument(
+        "--replace", action="store_true", help="wipe the database first (everything in it goes)"
+    )
+    p = dbsub.add_parser(
+        "prune",
+        help="drop readings and dead letters past their retention age now",
+        description="What the service does at start and every ELDERCARE_RETENTION_EVERY "
+        "seconds: readings older than ELDERCARE_RETENTION_DAYS (TimescaleDB: drop_chunks, "
+        "whole daily chunks), dead letters older than ELDERCARE_DEAD_LETTER_RETENTION_DAYS.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+
+
+def main(settings: Settings, args: argparse.Namespace) -> int:
+    from eldercare.backup import BackupError, backup, restore
+    from eldercare.store.base import StoreError
+
+    try:
+        if args.db_command == "backup":
+            print(backup(settings.database_url, args.file))
+            return 0
+        if args.db_command == "restore":
+            print(restore(settings.database_url, args.file, replace=args.replace))
+            return asyncio.run(_migrate_after_restore(settings))
+        if args.db_command == "prune":
+            return asyncio.run(_prune(settings, args.dry_run))
+    except (BackupError, StoreError) as exc:
+        print(f"eldercare db {args.db_command}: {exc}", file=sys.stderr)
+        return 1
+    raise AssertionError(args.db_command)
+
+
+async def _migrate_after_restore(settings: Settings) -> int:
+    from eldercare.store import open_store
+
+    store = await open_store(settings.database_url)
+    try:
+        applied = await store.migrate()
+    finally:
+        await store.close()
+    if applied:
+        print(f"migrated the restored schema: {', '.join(applied)}")
+    return 0
+
+
+async def _prune(settings: Settings, dry_run: bool) -> int:
+    from eldercare.clock import make_clock
+    from eldercare.retention import RetentionPolicy, describe, prune_once
+    from eldercare.store import open_store
+
+    policy = RetentionPolicy.from_settings(settings)
+    store = await open_store(settings.database_url)
+    try:
+        await store.migrate()
+        result = await prune_once(store, policy, make_clock("wall").now(), dry_run=dry_run)
+    finally:
+        await store.close()
+    print(describe(result, policy, dry_run=dry_run))
+    return 0
