@@ -179,10 +179,12 @@ async def test_a_night_alone_with_a_mainland_number_calls_instead(
     assert await skipped_and_why(night) == [
         [],
         [],
-        ["voice"],  # the high alert's +3 min SMS
-        ["voice", "voice_already"],  # 0 s: call; +60 s: she was called a minute ago
-        ["voice", "voice_already"],
-        ["voice", "voice_already"],
+        # the high alert's +3 min SMS; its all-clear after resolve has no other way
+        ["voice", "none"],
+        # 0 s: call; +60 s: she was called a minute ago; the all-clear: none
+        ["voice", "voice_already", "none"],
+        ["voice", "voice_already", "none"],
+        ["voice", "voice_already", "none"],
     ]
     calls = [c for c in twilio.calls if c.to == DAUGHTER]
     assert len(calls) == 4
@@ -190,7 +192,7 @@ async def test_a_night_alone_with_a_mainland_number_calls_instead(
     assert [c.created for c in calls] == [raised[2] + timedelta(minutes=3), *raised[3:]]
     # the screen is told at once: an sms_limited change on the live stream per skip
     changes = [e.change for e in night.bus.replay(0) or []]
-    assert changes.count("sms_limited") == 7
+    assert changes.count("sms_limited") == 11
 
 
 async def test_a_night_with_a_second_contact_moves_on_to_him(
@@ -202,17 +204,19 @@ async def test_a_night_with_a_second_contact_moves_on_to_him(
     no_rule_broken(twilio)
     reached = await reached_family(night, {DAUGHTER, SON})
     assert [sorted(r) for r in reached[2:]] == [
-        [("sms", SON)],  # the high alert's SMS to contact #1 goes to #2
+        [("sms", SON), ("sms", SON)],  # the high alert's SMS to #1 goes to #2; his all-clear
         *[[("sms", SON), ("sms", SON), ("voice", DAUGHTER)]] * 3,
     ]
     assert await skipped_and_why(night) == [
         [],
         [],
         ["next_contact"],
-        ["next_contact", "voice"],  # +60 s is to everyone: the son has his, she is called
-        ["next_contact", "voice"],
-        ["next_contact", "voice"],
+        # +60 s is to everyone: the son has his, she is called; her all-clear: none
+        ["next_contact", "voice", "none"],
+        ["next_contact", "voice", "none"],
+        ["next_contact", "voice", "none"],
     ]
     son = [m.body for m in twilio.messages_to(SON)]
-    assert all("回复1" in b for b in son)  # a UK number on Twilio can answer
+    alert_texts = [b for b in son if "告警结束" not in b and "告警已结束" not in b]  # all-clears
+    assert alert_texts and all("回复1" in b for b in alert_texts)  # a UK number can answer
     assert len(set(son)) == len(son)
