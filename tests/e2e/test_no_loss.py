@@ -21,6 +21,7 @@ import pytest
 
 from eldercare.domain import Device, DeviceKind, Home, Resident
 from eldercare.store import open_store
+from eldercare.store._common import load_migrations
 from tests.e2e.helpers import eventually, free_port
 
 N = 200
@@ -80,11 +81,16 @@ async def test_killed_before_commit_then_redelivered_exactly_once(
     proc = _serve(service_env, log)
     try:
         async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+            latest = load_migrations("postgres")[-1].version
 
             async def schema_ready() -> bool | None:
-                cur = await conn.execute("SELECT to_regclass('readings') IS NOT NULL")
+                # every migration applied by the service, not only the first table
+                try:
+                    cur = await conn.execute("SELECT max(version) FROM schema_migrations")
+                except psycopg.errors.UndefinedTable:
+                    return None
                 row = await cur.fetchone()
-                return True if row and row[0] else None
+                return True if row and row[0] is not None and row[0] >= latest else None
 
             await eventually(schema_ready, timeout=30)
             store = await open_store(pg_url)
