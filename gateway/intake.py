@@ -31,9 +31,10 @@ a reconnect the broker redelivers unacked messages (possibly under the same
 packet ids), so acks of an older connection are dropped, never sent on the new
 one; the redelivered copies are de-duplicated by the store.
 
-A registered device's messages pass its rate limit (``gateway/ratelimit.py``)
-as they are decoded: those over it are acked like the rest but not kept (the
-first of a window becomes a dead letter). A dead letter keeps at most
+A registered device's messages, native or from an ecosystem (``adapters/``),
+pass its rate limit (``gateway/ratelimit.py``) as they are decoded: those over
+it are acked like the rest but not kept (the first of a window becomes a dead
+letter). A dead letter keeps at most
 ``dead_letter_max_payload`` bytes of its payload. Disconnects are watched for
 takeovers of the session by another client (``gateway/session_watch.py``).
 
@@ -71,6 +72,7 @@ from eldercare.metrics import Metrics
 from eldercare.priority import YIELD_EVERY, Priority
 from eldercare.store.base import LivenessUpdate, Store, StoreError
 from gateway.adapters import SourceDecoder, Subscription
+from gateway.adapters.routing import Match
 from gateway.adapters.urgency import urgent
 from gateway.config import GatewayConfig
 from gateway.decode import Reason, Rejected, decode_event, decode_status, parse_topic
@@ -764,7 +766,9 @@ class Gateway:
                 out.undo,
             )
         except Rejected as rej:
-            out.dead.append(self._dead(msg, received_at, rej.reason, rej.detail))
+            key = _source_key(match)
+            if key is None or self._admitted(msg, key, None, received_at, out):
+                out.dead.append(self._dead(msg, received_at, rej.reason, rej.detail))
             return
         except Exception as exc:  # an adapter bug must not stop intake
             log.exception("adapter failed", extra={"topic": msg.topic})
@@ -773,6 +777,9 @@ class Gateway:
             )
             return
         for item in items:
+            made = None if not isinstance(item, Reading) or item.ts_assigned else item.ts
+            if not self._admitted(msg, item.device_id, made, received_at, out):
+                continue  # over its device's limit, as a native message would be
             if isinstance(item, Reading):
                 out.readings.append(item)
                 seen[item.device_id] = received_at
@@ -815,8 +822,9 @@ class Gateway:
             return True
         out.rate_limited += 1
         if verdict is Verdict.DEAD_LETTER:
+            who = device_id if " " in device_id else f"device {device_id}"
             detail = (
-                f"device {device_id} sent more than {limiter.rate:g} messages/s"
+                f"{who} sent more than {limiter.rate:g} messages/s"
                 f" (burst {limiter.burst:g}): this one and any more over the limit in the"
                 f" next {limiter.window.total_seconds():g} s are dropped, counted in"
                 f" {M_RATE_LIMITED}"
@@ -941,3 +949,16 @@ class Gateway:
         self._client = None
         self._connected = False
         log.info("gateway stopped", extra={"pending_unacked": len(self._inbox) + len(self._fast)})
+
+
+def _source_key(match: Match | None) -> str | None:
+    """Whose rate limit a rejected ecosystem message counts against: its device's
+    when the topic names one, the topic's own when it is a bridge of several
+    (Tasmota), none when no registered device has the topic (as for an unknown
+    native device)."""
+    if match is None or not match.routes:
+        return None
+    ids = {route.device.id for route in match.routes}
+    if len(ids) == 1:
+        return next(iter(ids))
+    return f"{match.ecosystem} bridge {'/'.join(sorted(ids))}"
