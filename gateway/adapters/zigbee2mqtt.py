@@ -121,7 +121,7 @@ def decode_state(kind: DeviceKind, source: Zigbee2MqttSource, body: dict[str, An
         if "action" in body:
             action = body["action"]
             presses = PRESS_ACTIONS if source.press_actions is None else set(source.press_actions)
-            if action is None or action in QUIET_ACTIONS:
+            if action is None or (type(action) is str and action in QUIET_ACTIONS):
                 pass  # the follow-up that clears the action: a heartbeat, never a press
             elif type(action) is str and action in presses:
                 fields["action"] = "press"
