@@ -35,6 +35,7 @@ import jwt
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
+from dashboard_api.client_address import client_address
 from dashboard_api.context import AppContext
 from dashboard_api.models import Token
 from dashboard_api.ratelimit import LoginLimiter, TooManyAttempts
@@ -79,6 +80,8 @@ class Auth:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
         self.limiter = LoginLimiter(ctx.clock)
+        self.proxies = ctx.settings.proxy_networks()
+        """ELDERCARE_TRUSTED_PROXIES: whose X-Forwarded-For names the client"""
         check_secret_key(ctx.settings.secret_key)
         self._key: str | None = ctx.settings.secret_key
         self._ttl = int(ctx.settings.token_ttl)
@@ -316,7 +319,7 @@ def build_router(auth: Auth) -> APIRouter:
         minutes (the same after 20 failures from one address for any names).
         Other addresses are not affected; a correct password or an admin's
         `POST /api/v1/users/{username}/unlock` clears it."""
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request, auth.proxies)
         try:
             auth.limiter.check(form.username, address)
         except TooManyAttempts as exc:
