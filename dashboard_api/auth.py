@@ -40,6 +40,7 @@ from dashboard_api.context import AppContext
 from dashboard_api.models import Token
 from dashboard_api.ratelimit import LoginLimiter, TooManyAttempts
 from eldercare.domain import Role, User
+from eldercare.logs import add_secret
 from eldercare.passwords import hash_password, verify_password
 from eldercare.settings import check_secret_key
 from eldercare.store.base import NotFound
@@ -107,6 +108,7 @@ class Auth:
             self._key = await self._ctx.store.get_or_create_secret(
                 SIGNING_KEY_NAME, secrets.token_urlsafe(48), datetime.now(UTC)
             )
+            add_secret(self._key)  # never in a log line
         return self._key
 
     async def issue(self, user: User, sid: str | None = None) -> str:

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from eldercare.logs import setup_logging
 
-    setup_logging(settings.log_format, settings.log_level)
+    setup_logging(settings.log_format, settings.log_level, secrets=settings.secret_values())
     try:
         if args.command == "demo":
             settings = _demo_broker_port(

@@ -7,6 +7,7 @@ may set the same names, lower-case and without the prefix (``database_url =
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import tomllib
@@ -31,6 +32,17 @@ class BrokerAddress:
     tls: bool
     protocol: str
     """``5`` or ``3.1.1``"""
+
+
+SECRET_SETTINGS = (
+    "admin_password",
+    "secret_key",
+    "twilio_auth_token",
+    "sms_callback_token",
+    "aliyun_access_key_secret",
+    "tencent_secret_key",
+)
+"""Settings whose values are secrets (never in a log line, see eldercare/logs.py)."""
 
 
 class SettingsError(ValueError):
@@ -260,6 +272,18 @@ class Settings:
             tls=tls,
             protocol="5" if self.mqtt_protocol == "auto" else self.mqtt_protocol,
         )
+
+    def secret_values(self) -> list[str]:
+        """The values no log line may say: passwords, keys, tokens, URL passwords."""
+        found = [getattr(self, name) for name in SECRET_SETTINGS]
+        if self.twilio_account_sid and self.twilio_auth_token:  # HTTP Basic, as a header says it
+            pair = f"{self.twilio_account_sid}:{self.twilio_auth_token}".encode()
+            found.append(base64.b64encode(pair).decode())
+        for url in (self.mqtt_url, self.database_url):
+            if url:
+                password = urlsplit(url).password
+                found += [password, unquote(password)] if password else []
+        return [value for value in found if value]
 
     def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """The networks of ``trusted_proxies`` (ValueError names a bad entry)."""
