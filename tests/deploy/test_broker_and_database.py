@@ -12,6 +12,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -155,3 +156,50 @@ def test_create_database_sql_makes_a_role_that_migrates_its_own_database(
         with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS eldercare WITH (FORCE)")
             conn.execute("DROP ROLE IF EXISTS eldercare")
+
+
+@pytest.mark.postgres
+def test_the_conf_d_snippet_is_accepted_by_postgresql_15() -> None:
+    """deploy/postgresql/eldercare.conf in a new cluster's conf.d (as Debian's
+    postgresql.conf includes it): PostgreSQL reads it without an error and
+    preloads TimescaleDB with the Apache licence."""
+    from eldercare.localservers import PG_BIN
+
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    root = Path(tempfile.mkdtemp(prefix="eldercare-pgconf-"))  # pytest's tmp is root's only
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    try:
+        _check_conf_d(as_postgres, root / "data", PG_BIN)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _check_conf_d(as_postgres: list[str], data: Path, pg_bin: Path) -> None:
+    subprocess.run(
+        [
+            *(*as_postgres, str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres"),
+            *("-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (data / "conf.d").mkdir()
+    shutil.copy(DEPLOY / "postgresql" / "eldercare.conf", data / "conf.d" / "eldercare.conf")
+    with (data / "postgresql.conf").open("a") as fh:
+        fh.write("include_dir = 'conf.d'\n")
+
+    def setting(name: str) -> str:
+        done = subprocess.run(
+            [*as_postgres, str(pg_bin / "postgres"), "-D", str(data), "-C", name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr  # an unknown name or bad value fails here
+        return done.stdout.strip()
+
+    assert setting("shared_preload_libraries") == "timescaledb"
+    assert setting("timescaledb.license") == "apache"
+    assert setting("shared_buffers") == "262144"  # 8 kB pages: 2 GB
+    assert setting("synchronous_commit") == "on"
