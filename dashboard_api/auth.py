@@ -35,10 +35,12 @@ import jwt
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
+from dashboard_api.client_address import client_address
 from dashboard_api.context import AppContext
 from dashboard_api.models import Token
 from dashboard_api.ratelimit import LoginLimiter, TooManyAttempts
 from eldercare.domain import Role, User
+from eldercare.logs import add_secret
 from eldercare.passwords import hash_password, verify_password
 from eldercare.settings import check_secret_key
 from eldercare.store.base import NotFound
@@ -79,6 +81,8 @@ class Auth:
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
         self.limiter = LoginLimiter(ctx.clock)
+        self.proxies = ctx.settings.proxy_networks()
+        """ELDERCARE_TRUSTED_PROXIES: whose X-Forwarded-For names the client"""
         check_secret_key(ctx.settings.secret_key)
         self._key: str | None = ctx.settings.secret_key
         self._ttl = int(ctx.settings.token_ttl)
@@ -104,6 +108,7 @@ class Auth:
             self._key = await self._ctx.store.get_or_create_secret(
                 SIGNING_KEY_NAME, secrets.token_urlsafe(48), datetime.now(UTC)
             )
+            add_secret(self._key)  # never in a log line
         return self._key
 
     async def issue(self, user: User, sid: str | None = None) -> str:
@@ -316,7 +321,7 @@ def build_router(auth: Auth) -> APIRouter:
         minutes (the same after 20 failures from one address for any names).
         Other addresses are not affected; a correct password or an admin's
         `POST /api/v1/users/{username}/unlock` clears it."""
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request, auth.proxies)
         try:
             auth.limiter.check(form.username, address)
         except TooManyAttempts as exc:

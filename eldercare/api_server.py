@@ -232,5 +232,9 @@ def build_server(
         timeout_graceful_shutdown=3,
         timeout_keep_alive=KEEP_ALIVE_S,
         backlog=ACCEPT_BACKLOG,
+        # X-Forwarded-For is read by the API only from ELDERCARE_TRUSTED_PROXIES
+        # (dashboard_api/client_address.py); uvicorn's own handling would trust
+        # 127.0.0.1 (or FORWARDED_ALLOW_IPS, often "*") and take what it says.
+        proxy_headers=False,
     )
     return ApiServer(config, guard)

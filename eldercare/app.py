@@ -28,6 +28,7 @@ from eldercare.api_server import ApiServer, build_server
 from eldercare.clock import Clock, make_clock
 from eldercare.domain import DeviceKind, Role, User
 from eldercare.embedded_broker import EmbeddedBroker
+from eldercare.logs import add_secret
 from eldercare.metrics import Metrics
 from eldercare.passwords import WeakPassword, check_new_password, hash_password
 from eldercare.pipeline import Pipeline
@@ -62,6 +63,7 @@ async def ensure_admin(store: Store, username: str, password: str | None) -> str
     generated = None
     if password is None:
         password = generated = secrets.token_urlsafe(12)
+        add_secret(generated)  # printed once by `serve`, never in a log line
     try:
         check_new_password(password, username)
     except WeakPassword as exc:

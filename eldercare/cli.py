@@ -43,13 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--sos-every", type=float, default=180.0, help="seconds between SOS presses (default 180)"
     )
 
-    sub.add_parser(
+    p = sub.add_parser(
         "serve",
         help="run the service: gateway, detectors, alerts, API",
         description="Run the service: gateway, detectors, alerts, API. Warns once at start "
         "about each default in force that is not fit for production.",
         epilog=settings_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check the settings and the files they name, connect to nothing, exit 0 "
+        "(OK) or 1 (the setting named); for systemd's ExecStartPre=",
     )
 
     p = sub.add_parser("db", help="database maintenance")
@@ -136,6 +142,10 @@ def _config_everywhere(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "serve" and args.check:
+        from eldercare.serve_check import run_check
+
+        return run_check(args.config)
     try:
         settings = Settings.load(config_file=args.config)
     except SettingsError as exc:
@@ -143,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from eldercare.logs import setup_logging
 
-    setup_logging(settings.log_format, settings.log_level)
+    setup_logging(settings.log_format, settings.log_level, secrets=settings.secret_values())
     try:
         if args.command == "demo":
             settings = _demo_broker_port(

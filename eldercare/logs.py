@@ -8,16 +8,25 @@ terminal), times of a home carry their offset (``clock_time``).
 Lines that come in floods (a full accept queue, slow or broken clients) go out
 at most once a second each, with the number held back since the last one
 (``FloodFilter``); every other line goes out as it comes.
+
+No line says a secret or a whole phone number (``Redactor``, applied to each
+finished line, message, fields and traceback alike): phone numbers in E.164
+form (also URL-encoded, ``%2B86…``) are masked as ``+86138****5678``; the
+secrets of the settings (passwords, the signing key, the Twilio token, the CN
+providers' secrets, the passwords in the database and broker URLs) and those
+made at run time (``add_secret``: the signing key kept in the database) are
+replaced by ``***``, as is the password of any ``scheme://user:password@`` URL.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -34,6 +43,57 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD}
 
 
+_PHONE = re.compile(r"(?<!\d)(\+|%2B)(\d{7,15})(?!\d)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@\"']+:)([^\s@\"']+)@", re.IGNORECASE)
+MIN_SECRET_LENGTH = 4
+"""Shorter values are not redacted (they would mask ordinary words)."""
+
+
+def mask_phone(digits: str) -> str:
+    """``8613800005678`` -> ``86138****5678``: at least four digits hidden, the
+    country and operator prefix and the last four kept (to tell people apart)."""
+    tail = 4 if len(digits) >= 10 else 2
+    head = max(1, min(5, len(digits) - tail - 4))
+    return f"{digits[:head]}****{digits[-tail:]}"
+
+
+class Redactor:
+    """Masks phone numbers and replaces known secrets in finished log lines."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._secrets: tuple[str, ...] = ()
+
+    def add(self, values: Iterable[str | None]) -> None:
+        found = set(self._secrets)
+        for value in values:
+            if value and len(value) >= MIN_SECRET_LENGTH:
+                found.add(value)
+                found.add(json.dumps(value, ensure_ascii=False)[1:-1])  # as a JSON line has it
+        with self._lock:  # longest first: a secret containing another goes whole
+            self._secrets = tuple(sorted(found, key=len, reverse=True))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._secrets = ()
+
+    def __call__(self, line: str) -> str:
+        for secret in self._secrets:
+            if secret in line:
+                line = line.replace(secret, "***")
+        line = _URL_PASSWORD.sub(r"\1***@", line)
+        return _PHONE.sub(lambda m: m.group(1) + mask_phone(m.group(2)), line)
+
+
+REDACT = Redactor()
+"""The redactor of every line the formatters write."""
+
+
+def add_secret(*values: str | None) -> None:
+    """Never write these values in a log line (e.g. a key read from the database)."""
+    REDACT.add(values)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
@@ -45,7 +105,7 @@ class JsonFormatter(logging.Formatter):
         doc.update(_extras(record))
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str, ensure_ascii=False)
+        return REDACT(json.dumps(doc, default=str, ensure_ascii=False))
 
 
 class TextFormatter(logging.Formatter):
@@ -57,10 +117,17 @@ class TextFormatter(logging.Formatter):
             line += f"  [{extras}]"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return REDACT(line)
 
 
-def setup_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | None = None) -> None:
+def setup_logging(
+    fmt: str = "auto",
+    level: str = "INFO",
+    stream: TextIO | None = None,
+    secrets: Iterable[str | None] = (),
+) -> None:
+    """``secrets``: values no line may say (``Settings.secret_values()``)."""
+    REDACT.add(secrets)
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     handler = logging.StreamHandler(stream)
@@ -71,8 +138,11 @@ def setup_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | None 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("amqtt", "transitions", "uvicorn.access", "httpx", "twilio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The libraries' own chatter (every HTTP request, every MQTT packet of the
+    # embedded broker) only at DEBUG, where it goes through the same redaction.
+    quiet = logging.NOTSET if level.upper() == "DEBUG" else logging.WARNING
+    for noisy in ("amqtt", "transitions", "uvicorn.access", "httpx", "httpcore", "twilio"):
+        logging.getLogger(noisy).setLevel(quiet)
 
 
 def clock_time(at: datetime) -> str:

@@ -7,6 +7,8 @@ may set the same names, lower-case and without the prefix (``database_url =
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -30,6 +32,17 @@ class BrokerAddress:
     tls: bool
     protocol: str
     """``5`` or ``3.1.1``"""
+
+
+SECRET_SETTINGS = (
+    "admin_password",
+    "secret_key",
+    "twilio_auth_token",
+    "sms_callback_token",
+    "aliyun_access_key_secret",
+    "tencent_secret_key",
+)
+"""Settings whose values are secrets (never in a log line, see eldercare/logs.py)."""
 
 
 class SettingsError(ValueError):
@@ -76,6 +89,9 @@ class Settings:
     """Seconds a client has to send a request's headers and body; then it is disconnected."""
     api_max_connections: int = 1000
     """Most open API connections; past it a new one closes the oldest idle one (or is refused)."""
+    trusted_proxies: str | None = None
+    """Comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For is
+    believed: the client is its rightmost address that is not a trusted proxy; unset = none."""
     secret_key: str | None = None
     """Signs API tokens (at least 32 bytes); unset = one generated once, kept in the store."""
     token_ttl: float = 12 * 3600.0
@@ -168,6 +184,10 @@ class Settings:
             raise SettingsError("ELDERCARE_API_READ_TIMEOUT must be a positive number of seconds")
         if self.api_max_connections < 1:
             raise SettingsError("ELDERCARE_API_MAX_CONNECTIONS must be at least 1")
+        try:
+            self.proxy_networks()
+        except ValueError as exc:
+            raise SettingsError(f"ELDERCARE_TRUSTED_PROXIES: {exc}") from exc
         if self.clock not in ("wall", "event"):
             raise SettingsError(f"ELDERCARE_CLOCK must be 'wall' or 'event', not {self.clock!r}")
         try:
@@ -253,9 +273,39 @@ class Settings:
             protocol="5" if self.mqtt_protocol == "auto" else self.mqtt_protocol,
         )
 
+    def secret_values(self) -> list[str]:
+        """The values no log line may say: passwords, keys, tokens, URL passwords."""
+        found = [getattr(self, name) for name in SECRET_SETTINGS]
+        if self.twilio_account_sid and self.twilio_auth_token:  # HTTP Basic, as a header says it
+            pair = f"{self.twilio_account_sid}:{self.twilio_auth_token}".encode()
+            found.append(base64.b64encode(pair).decode())
+        for url in (self.mqtt_url, self.database_url):
+            if url:
+                password = urlsplit(url).password
+                found += [password, unquote(password)] if password else []
+        return [value for value in found if value]
+
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The networks of ``trusted_proxies`` (ValueError names a bad entry)."""
+        return parse_networks(self.trusted_proxies)
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def parse_networks(text: str | None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``"10.0.0.0/8, 127.0.0.1, ::1"`` -> networks; ValueError names the bad entry."""
+    out = []
+    for item in (text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"not an address or CIDR network: {item!r}") from exc
+    return tuple(out)
 
 
 def check_secret_key(key: str | None) -> None:

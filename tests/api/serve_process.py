@@ -72,9 +72,10 @@ def serve(
     args: tuple[str, ...] = ("serve",),
 ) -> Iterator[ServeProcess]:
     """Start ``eldercare serve`` (optionally with an open-file limit), wait for
-    /healthz, stop it with SIGINT afterwards."""
-    port = free_port()
-    password = secrets.token_urlsafe(18)
+    /healthz, stop it with SIGINT afterwards. ``settings`` may choose the API's
+    port and the admin password (else a free port and a random one)."""
+    port = int((settings or {}).get("ELDERCARE_API_PORT") or free_port())
+    password = (settings or {}).get("ELDERCARE_ADMIN_PASSWORD") or secrets.token_urlsafe(18)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
     env.update(
         ELDERCARE_API_PORT=str(port),

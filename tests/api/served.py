@@ -24,7 +24,12 @@ async def served(ctx: AppContext, port: int = 0) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(ctx), log_level="warning", lifespan="off", ws="none", http="h11"
+        create_app(ctx),
+        log_level="warning",
+        lifespan="off",
+        ws="none",
+        http="h11",
+        proxy_headers=False,  # as eldercare/api_server.py
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
