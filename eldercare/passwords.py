@@ -25,8 +25,9 @@ MIN_PASSWORD_LENGTH = 10
 MIN_ZXCVBN_SCORE = 2
 """0-4; 2 is "somewhat guessable: protection from unthrottled online attacks"
 (logins are throttled and hashed with argon2)."""
-_ZXCVBN_MAX_CHARS = 100
-"""zxcvbn's cost grows with length; past this a password is long enough."""
+_ZXCVBN_MAX_CHARS = 72
+"""zxcvbn's cost grows with length (and zxcvbn 4.5 refuses more than 72
+characters with a ValueError): past this a password is judged by its start."""
 
 _hasher = PasswordHasher()
 

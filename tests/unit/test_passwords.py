@@ -27,3 +27,11 @@ def test_common_shapes_are_refused_whatever_the_case(password: str) -> None:
 )
 def test_long_uncommon_passwords_pass(password: str) -> None:
     check_new_password(password, "ann")
+
+
+def test_a_password_longer_than_zxcvbn_takes_is_judged_not_an_error() -> None:
+    """zxcvbn raises ValueError past 72 characters: a long password must get a
+    verdict (the API's 422 or a new account), never a 500 (found by schemathesis)."""
+    check_new_password("correct horse battery staple, said the old man " * 3, "li")
+    with pytest.raises(WeakPassword):
+        check_new_password("0" * 100, "li")
