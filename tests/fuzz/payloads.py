@@ -156,24 +156,35 @@ def _valid_fields(kind: DeviceKind, rnd: random.Random) -> dict[str, Any]:
     return {"leak": rnd.random() < 0.5}
 
 
+def _strange(key: str, rnd: random.Random) -> Any:
+    """A value to break ``key`` with. A ``seq`` becomes one that is refused or one
+    never drawn before: the store takes two readings of one device and seq as
+    one (within a day, when the gateway gave their time), so a repeated seq
+    would make the outcome depend on how the gateway batched them."""
+    if key == "seq":
+        return rnd.choice((None, -1, 2**63, 1.5, "7", True, [1], rnd.randrange(2**40, 2**62)))
+    return rnd.choice(_STRANGE)
+
+
 def _break_one(body: dict[str, Any], rnd: random.Random) -> None:
     """One change to a JSON object: a value replaced, a key dropped or added."""
     what = rnd.randrange(4)
     if what == 0 and body:
-        body[rnd.choice(list(body))] = rnd.choice(_STRANGE)
+        key = rnd.choice(list(body))
+        body[key] = _strange(key, rnd)
     elif what == 1 and body:
         del body[rnd.choice(list(body))]
     elif what == 2:
-        body[rnd.choice(("extra", "hr", "kind", "seq", "battery", "ts", "state", "Contact"))] = (
-            rnd.choice(_STRANGE)
-        )
+        key = rnd.choice(("extra", "hr", "kind", "seq", "battery", "ts", "state", "Contact"))
+        body[key] = _strange(key, rnd)
     else:
         # Nested: break something one level down (the adapters' objects nest).
         nested = [v for v in body.values() if isinstance(v, dict)]
         if nested:
             _break_one(rnd.choice(nested), rnd)
         elif body:
-            body[rnd.choice(list(body))] = rnd.choice(_STRANGE)
+            key = rnd.choice(list(body))
+            body[key] = _strange(key, rnd)
 
 
 def _junk(rnd: random.Random) -> bytes:
