@@ -25,13 +25,14 @@ UPDATE alerts SET organisation_id = COALESCE(
     (SELECT h.organisation_id FROM homes h WHERE h.id = alerts.home_id), 'default');
 CREATE INDEX alerts_organisation_newest ON alerts (organisation_id, id DESC);
 
--- A new alert takes its home's organisation (NULL for a home not registered:
--- only a platform admin sees it).
+-- A new alert takes its home's organisation (the default one for a home that
+-- is not registered: it holds nothing of any centre).
 CREATE FUNCTION eldercare_alert_organisation() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.organisation_id IS NULL THEN
         SELECT h.organisation_id INTO NEW.organisation_id FROM homes h WHERE h.id = NEW.home_id;
+        NEW.organisation_id := COALESCE(NEW.organisation_id, 'default');
     END IF;
     RETURN NEW;
 END

@@ -25,12 +25,12 @@ UPDATE alerts SET organisation_id = COALESCE(
     (SELECT h.organisation_id FROM homes h WHERE h.id = alerts.home_id), 'default');
 CREATE INDEX alerts_organisation_newest ON alerts (organisation_id, id DESC);
 
--- A new alert takes its home's organisation (NULL for a home not registered:
--- only a platform admin sees it).
+-- A new alert takes its home's organisation (the default one for a home that
+-- is not registered: it holds nothing of any centre).
 CREATE TRIGGER alerts_organisation AFTER INSERT ON alerts
     FOR EACH ROW WHEN NEW.organisation_id IS NULL
 BEGIN
-    UPDATE alerts SET organisation_id =
-        (SELECT h.organisation_id FROM homes h WHERE h.id = NEW.home_id)
+    UPDATE alerts SET organisation_id = COALESCE(
+        (SELECT h.organisation_id FROM homes h WHERE h.id = NEW.home_id), 'default')
     WHERE id = NEW.id;
 END;
