@@ -392,7 +392,11 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
             )
         )
     except Conflict as exc:
-        print(f"eldercare: {exc}", file=sys.stderr)
+        taken = "already exists" in str(exc)
+        print(
+            f"eldercare: user {args.username} exists already" if taken else f"eldercare: {exc}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         await store.close()
