@@ -11,6 +11,7 @@ from alerts.escalation_texts import AlertContext
 from alerts.sms_names import safe_name
 from eldercare.domain import Alert, Contact, Role
 from eldercare.store.base import EscalationSend, NotFound, Store
+from eldercare.tenancy import alert_organisation
 
 FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
 """Provider statuses of a message or call that did not reach the person."""
@@ -76,20 +77,22 @@ async def recipients(
     store: Store, alert: Alert, target: str, supervisor_language: str
 ) -> list[Recipient]:
     """The people of a step target: family contacts by priority, then supervisors
-    (users with role supervisor and a phone)."""
+    (users of the alert's organisation with role supervisor and a phone)."""
     family: list[Contact] = []
+    organisation = await alert_organisation(store, alert)
     if target in ("family_first", "family_all", "everyone"):
-        family = await store.list_contacts(alert.home_id)
+        family = await store.list_contacts(alert.home_id, organisation)
         if target == "family_first":
             family = family[:1]
     elif target.startswith("contact:"):
         wanted = int(target.partition(":")[2])
-        family = [c for c in await store.list_contacts(alert.home_id) if c.id == wanted]
+        contacts = await store.list_contacts(alert.home_id, organisation)
+        family = [c for c in contacts if c.id == wanted]
     out = [Recipient(f"c{c.id}", "family", c.phone, c.language, c.id) for c in family]
-    if target in ("supervisors", "everyone"):
+    if target in ("supervisors", "everyone"):  # of the alert's care centre only
         out += [
             Recipient(f"u:{u.username}", "supervisor", u.phone, supervisor_language)
-            for u in await store.list_users()
+            for u in await store.list_users(organisation)
             if u.role is Role.SUPERVISOR and u.phone
         ]
     return out

@@ -45,13 +45,16 @@ async def _none() -> None:
     return None
 
 
-async def load_detail(store: Store, alert: Alert) -> AlertDetail:
+async def load_detail(store: Store, alert: Alert, organisation_id: str | None) -> AlertDetail:
+    """The registry rows are read within ``organisation_id`` too: a home id that
+    another centre took after this alert's home was removed shows nothing of it."""
+    org = organisation_id
     timeline, home, resident, device, contacts, steps = await asyncio.gather(
         store.get_timeline(alert.id),
-        _maybe(store.get_home(alert.home_id)),
-        _maybe(store.get_resident(alert.resident_id)) if alert.resident_id else _none(),
-        _maybe(store.get_device(alert.device_id)) if alert.device_id else _none(),
-        store.list_contacts(alert.home_id),
+        _maybe(store.get_home(alert.home_id, org)),
+        _maybe(store.get_resident(alert.resident_id, org)) if alert.resident_id else _none(),
+        _maybe(store.get_device(alert.device_id, org)) if alert.device_id else _none(),
+        store.list_contacts(alert.home_id, org),
         store.list_steps(alert.id),
     )
     return build_detail(alert, timeline, home, resident, device, contacts, steps)

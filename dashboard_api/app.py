@@ -33,6 +33,7 @@ from dashboard_api import (
     routes_alerts,
     routes_cn_sms,
     routes_health,
+    routes_organisations,
     routes_registry,
     routes_reports,
     routes_twilio,
@@ -54,7 +55,11 @@ contacts, and care-centre accounts.
 
 Log in at `POST /api/v1/auth/token` and send `Authorization: Bearer <token>`.
 Roles: **operator** (watch, acknowledge, dispatch, resolve), **supervisor**
-(+ registry, reports), **admin** (+ accounts). Failed logins are throttled
+(+ registry, reports), **admin** (+ accounts). Every account belongs to one
+care centre (organisation) and sees and changes that centre's rows only:
+another centre's id answers 404 exactly like a missing one. A **platform
+admin** (an admin of no centre) manages the centres (`/api/v1/organisations`)
+and sees every one. Failed logins are throttled
 per username and address (429 with `Retry-After`), never for everyone.
 `POST /api/v1/auth/renew` gives a fresh token for a valid one;
 `POST /api/v1/auth/logout` ends the session.
@@ -75,6 +80,10 @@ TAGS = [
     {"name": "alerts", "description": "Alerts, their timelines, staff actions, live stream."},
     {"name": "registry", "description": "Homes, residents, devices and family contacts."},
     {"name": "users", "description": "Care-centre accounts (admin only)."},
+    {
+        "name": "organisations",
+        "description": "The care centres of the installation (platform admins only).",
+    },
     {"name": "reports", "description": "Response times against the window (supervisors)."},
     {"name": "health", "description": "Probes and Prometheus metrics (no token)."},
 ]
@@ -142,6 +151,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(routes_registry.build_router(ctx, tokens))
     app.include_router(routes_vitals.build_router(ctx, tokens))
     app.include_router(routes_users.build_router(ctx, tokens))
+    app.include_router(routes_organisations.build_router(ctx, tokens))
     app.include_router(routes_reports.build_router(ctx, tokens))
     app.include_router(routes_health.build_router(ctx))
     app.include_router(routes_twilio.build_router(ctx))

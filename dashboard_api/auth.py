@@ -259,6 +259,22 @@ class Auth:
 
         return dependency
 
+    def require_platform(self) -> Callable[..., Awaitable[User]]:
+        """A dependency that yields the caller's account if it is a platform admin
+        (an admin of no organisation: manages the care centres)."""
+        admin = self.require(Role.ADMIN)
+
+        async def dependency(user: Annotated[User, Depends(admin)]) -> User:
+            if not user.platform:
+                raise HTTPException(
+                    status_code=403,
+                    detail="this needs the platform admin role (an admin of no care centre);"
+                    f" you are an admin of {user.organisation_id}",
+                )
+            return user
+
+        return dependency
+
     def require_session(self, role: Role) -> Callable[..., Awaitable[Session]]:
         """Like ``require``, but yields the session (account and login)."""
         scheme = self._scheme

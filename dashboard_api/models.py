@@ -117,6 +117,11 @@ class HomeCreate(_Body):
     rules: RuleValues = Field(
         default_factory=dict, description='Per-home detector overrides, e.g. {"bed_exit_min": 45}'
     )
+    organisation_id: Id | None = Field(
+        default=None,
+        description="the care centre the home belongs to; default (and the only one allowed"
+        " unless you are a platform admin): your own",
+    )
 
 
 class HomeRead(_Read):
@@ -125,6 +130,7 @@ class HomeRead(_Read):
     address: str
     timezone: str
     rules: dict[str, float] = Field(default_factory=dict)
+    organisation_id: str = Field(description="the care centre the home belongs to")
 
 
 class HomeUpdate(_Update):
@@ -350,12 +356,34 @@ class UserCreate(_Body):
     )
     role: Role
     phone: Phone | None = Field(default=None, description="supervisors with a phone get SMS")
+    organisation_id: Id | None = Field(
+        default=None,
+        description="the care centre the account works for; default (and the only one"
+        " allowed unless you are a platform admin): your own. A platform admin who leaves"
+        " it out makes another platform admin (role admin only)",
+    )
 
 
 class UserRead(_Read):
     username: str
     role: Role
     phone: str | None
+    organisation_id: str | None = Field(
+        default=None, description="the care centre; null for a platform admin"
+    )
+
+
+# --- organisations (platform admins) ---------------------------------------------
+
+
+class OrganisationCreate(_Body):
+    id: Id
+    name: Name
+
+
+class OrganisationRead(_Read):
+    id: str
+    name: str
 
 
 class UnlockRead(BaseModel):

@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -23,8 +23,10 @@ from dashboard_api.models import (
     DispatchRequest,
     ResolveRequest,
 )
+from dashboard_api.tenancy import scope
 from eldercare.domain import Alert, AlertStatus, Role, Severity, User
-from eldercare.store.base import AlertFilter
+from eldercare.store.base import AlertFilter, Store
+from eldercare.tenancy import alert_organisation
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such alert"},
@@ -81,14 +83,39 @@ def parse_event_id(raw: str | None, epoch: str) -> int | None:
     return int(number)
 
 
+Visible = Callable[[Alert], Awaitable[bool]]
+
+
+def visible_to(store: Store, organisation_id: str | None) -> Visible | None:
+    """Whether a live alert change belongs to the organisation (None: a platform
+    admin sees all). An alert that does not carry its organisation is judged by
+    its home's, read once per home and stream (a home never changes centre)."""
+    if organisation_id is None:
+        return None
+    homes: dict[str, str] = {}
+
+    async def visible(alert: Alert) -> bool:
+        if alert.organisation_id is not None:
+            return alert.organisation_id == organisation_id
+        if alert.home_id not in homes:
+            homes[alert.home_id] = await alert_organisation(store, alert)
+        return homes[alert.home_id] == organisation_id
+
+    return visible
+
+
 async def event_stream(
-    bus: AlertBus, keepalive_s: float, last_event_id: str | None = None
+    bus: AlertBus,
+    keepalive_s: float,
+    last_event_id: str | None = None,
+    visible: Visible | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Alert changes as SSE until the client goes away (the response cancels us).
 
     First a ``ready`` event carrying the current id (so a reconnect always has
     a ``Last-Event-ID``), or, on a reconnect, the changes missed since
-    ``last_event_id``; when those are no longer kept, a ``reload`` event."""
+    ``last_event_id``; when those are no longer kept, a ``reload`` event. With
+    ``visible``, the changes of alerts it refuses (another centre's) are left out."""
     async with bus.watch() as queue:
         sent = bus.last_id
         missed: list[AlertEvent] | None = []
@@ -104,7 +131,8 @@ async def event_stream(
         elif not last_event_id:
             yield _control("ready", f"{bus.epoch}-{sent}")
         for old in missed or ():
-            yield format_event(old, bus.epoch)
+            if visible is None or await visible(old.alert):
+                yield format_event(old, bus.epoch)
         while True:
             try:
                 async with asyncio.timeout(keepalive_s):
@@ -116,7 +144,8 @@ async def event_stream(
                 return
             if event.id <= sent:  # already sent in the replay
                 continue
-            yield format_event(event, bus.epoch)
+            if visible is None or await visible(event.alert):
+                yield format_event(event, bus.epoch)
 
 
 def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
@@ -127,7 +156,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
 
     @router.get("", response_model=AlertPage, summary="List alerts, newest first")
     async def list_alerts(
-        _: Operator,
+        user: Operator,
         status: Annotated[list[str] | None, Query(description="e.g. open,acknowledged")] = None,
         home_id: str | None = None,
         severity: Annotated[list[str] | None, Query(description="e.g. critical,high")] = None,
@@ -145,6 +174,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
             since=since,
             before_id=_cursor(cursor),
             limit=limit + 1,  # one more tells whether there is a next page
+            organisation_id=scope(user),
         )
         found = await ctx.store.list_alerts(flt)
         page = found[:limit]
@@ -181,8 +211,10 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         line every 15 s keeps proxies from closing the connection. Browsers
         cannot set headers on EventSource, so this endpoint also takes the token
         as `?access_token=`. When the account's access ends (logout, password
-        or role change, deletion) the stream sends `ended` and closes."""
-        events = event_stream(ctx.bus, ctx.sse_keepalive_s, last_event_id)
+        or role change, deletion) the stream sends `ended` and closes. Only the
+        alerts of your own care centre are sent."""
+        visible = visible_to(ctx.store, scope(session.user))
+        events = event_stream(ctx.bus, ctx.sse_keepalive_s, last_event_id, visible)
         return StreamingResponse(
             auth.guard_stream(session, Role.OPERATOR, events, ctx.sse_keepalive_s),
             media_type="text/event-stream",
@@ -190,12 +222,13 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         )
 
     @router.get("/{alert_id}", response_model=AlertDetail, summary="One alert with its timeline")
-    async def get_alert(alert_id: AlertId, _: Operator) -> AlertDetail:
+    async def get_alert(alert_id: AlertId, user: Operator) -> AlertDetail:
         """Raised, notifications (channel, recipient, delivery status) and staff actions;
         and for the dispatcher: the home (address), resident, device, the family
         contacts with this alert's messages to them and their replies, how many
         distinct people were notified, the detector's details and the escalation steps."""
-        return await load_detail(ctx.store, await ctx.store.get_alert(alert_id))
+        org = scope(user)
+        return await load_detail(ctx.store, await ctx.store.get_alert(alert_id, org), org)
 
     @router.post(
         "/{alert_id}/acknowledge",
@@ -205,6 +238,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     )
     async def acknowledge(alert_id: AlertId, user: Operator) -> AlertRead:
         """A member of staff has seen the alert and is on it."""
+        await ctx.store.get_alert(alert_id, scope(user))
         return _read(await ctx.alerts.acknowledge(alert_id, user.username))
 
     @router.post(
@@ -212,6 +246,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     )
     async def dispatch(alert_id: AlertId, body: DispatchRequest, user: Operator) -> AlertRead:
         """Somebody (`responder`) is on the way to the home."""
+        await ctx.store.get_alert(alert_id, scope(user))
         return _read(await ctx.alerts.dispatch(alert_id, user.username, body.responder))
 
     @router.post(
@@ -219,6 +254,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     )
     async def arrive(alert_id: AlertId, user: Operator) -> AlertRead:
         """The responder is at the door."""
+        await ctx.store.get_alert(alert_id, scope(user))
         return _read(await ctx.alerts.arrive(alert_id, user.username))
 
     @router.post(
@@ -226,8 +262,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     )
     async def resolve(alert_id: AlertId, body: ResolveRequest, user: Operator) -> AlertRead:
         """Close the alert with an `outcome` and an optional `note`."""
+        current = await ctx.store.get_alert(alert_id, scope(user))
         if body.outcome is None:
-            current = await ctx.store.get_alert(alert_id)
             check_transition(alert_id, current.status, AlertStatus.RESOLVED, None)
             raise IllegalTransition(  # not reached: check_transition refuses a missing outcome
                 alert_id, current.status, AlertStatus.RESOLVED, "resolving needs an outcome"

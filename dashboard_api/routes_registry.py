@@ -5,6 +5,10 @@ write calls ``ctx.on_registry_change()`` so the gateway drops its cached view.
 A body naming a home or resident that does not exist is a 422; a taken id, a
 device ``source`` another device has, or a row still in use is a 409 with the
 store's reason.
+
+Every read is scoped to the caller's organisation (``dashboard_api.tenancy``):
+another centre's row is a 404 in a path and a 422 in a body, exactly as a
+missing one.
 """
 
 from collections.abc import Awaitable
@@ -37,6 +41,7 @@ from dashboard_api.models import (
     check_device_source,
     source_dict,
 )
+from dashboard_api.tenancy import home_organisation, scope
 from detectors.config import DEFAULTS, Rules
 from eldercare.device_source import parse_source
 from eldercare.domain import Device, DeviceKind, Home, Resident, Role, User
@@ -66,10 +71,10 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     ContactId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the contact's id")]
     store = ctx.store
 
-    async def check_resident(home_id: str, resident_id: str | None) -> None:
+    async def check_resident(user: User, home_id: str, resident_id: str | None) -> None:
         if resident_id is None:
             return
-        resident = await _referenced(store.get_resident(resident_id))
+        resident = await _referenced(store.get_resident(resident_id, scope(user)))
         if resident.home_id != home_id:
             raise HTTPException(
                 422, f"resident {resident_id} lives in home {resident.home_id}, not {home_id}"
@@ -77,8 +82,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
 
     # --- homes --------------------------------------------------------------------
     @router.get("/homes", response_model=list[HomeRead], summary="List homes")
-    async def list_homes(_: Operator) -> list[Home]:
-        return await store.list_homes()
+    async def list_homes(user: Operator) -> list[Home]:
+        return await store.list_homes(scope(user))
 
     @router.post(
         "/homes",
@@ -87,17 +92,23 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Add a home",
         responses=WRITE_ERRORS,
     )
-    async def create_home(body: HomeCreate, _: Supervisor) -> Home:
+    async def create_home(body: HomeCreate, user: Supervisor) -> Home:
+        """In your own care centre; a platform admin names `organisation_id`."""
         home = Home(
-            body.id, body.name, body.address, body.timezone or ctx.settings.timezone, body.rules
+            body.id,
+            body.name,
+            body.address,
+            body.timezone or ctx.settings.timezone,
+            body.rules,
+            await home_organisation(store, user, body.organisation_id),
         )
         created = await store.create_home(home)
         ctx.on_registry_change()
         return created
 
     @router.get("/homes/{home_id}", response_model=HomeRead, summary="One home")
-    async def get_home(home_id: str, _: Operator) -> Home:
-        return await store.get_home(home_id)
+    async def get_home(home_id: str, user: Operator) -> Home:
+        return await store.get_home(home_id, scope(user))
 
     @router.patch(
         "/homes/{home_id}",
@@ -105,7 +116,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Change a home",
         responses=WRITE_ERRORS,
     )
-    async def update_home(home_id: str, body: HomeUpdate, _: Supervisor) -> Home:
+    async def update_home(home_id: str, body: HomeUpdate, user: Supervisor) -> Home:
+        await store.get_home(home_id, scope(user))
         home = await store.update_home(home_id, body.changes())
         ctx.on_registry_change()
         return home
@@ -113,20 +125,21 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     @router.delete(
         "/homes/{home_id}", status_code=204, summary="Remove a home", responses=WRITE_ERRORS
     )
-    async def delete_home(home_id: str, _: Supervisor) -> Response:
+    async def delete_home(home_id: str, user: Supervisor) -> Response:
         """With its residents, devices and contacts; refused while it has unresolved alerts."""
+        await store.get_home(home_id, scope(user))
         await store.delete_home(home_id)
         ctx.on_registry_change()
         return Response(status_code=204)
 
     @router.get("/homes/{home_id}/status", response_model=HomeStatusRead, summary="Device status")
-    async def home_status(home_id: str, _: Operator) -> HomeStatusRead:
+    async def home_status(home_id: str, user: Operator) -> HomeStatusRead:
         """Per device: online, last seen and battery; per bed band its latest vital signs.
 
         `online` follows the supervision rule: a status `offline`, or silence for
         3 heartbeat intervals (mains devices 15 min, battery devices 3 h), is
         offline; a device that never published a status is judged by last seen."""
-        home = await store.get_home(home_id)
+        home = await store.get_home(home_id, scope(user))
         devices = await store.list_devices(home_id)
         liveness = {lv.device_id: lv for lv in await store.list_liveness(home_id)}
         rules, now = Rules.merge(home.rules), ctx.clock.now()
@@ -164,14 +177,14 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         "/homes/{home_id}/rules", response_model=list[RuleRead], summary="Detector settings"
     )
     async def home_rules(
-        home_id: str, _: Operator, resident_id: str | None = None
+        home_id: str, user: Operator, resident_id: str | None = None
     ) -> list[RuleRead]:
         """Every detector setting as it applies to the home (and to a resident of it,
         with ``resident_id``): the value, who set it, and the default's source."""
-        home = await store.get_home(home_id)
+        home = await store.get_home(home_id, scope(user))
         limits: dict[str, float] = {}
         if resident_id is not None:
-            resident = await store.get_resident(resident_id)
+            resident = await store.get_resident(resident_id, scope(user))
             if resident.home_id != home_id:
                 raise HTTPException(404, f"resident {resident_id} does not live in {home_id}")
             limits = resident.limits
@@ -198,8 +211,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
 
     # --- residents ----------------------------------------------------------------
     @router.get("/residents", response_model=list[ResidentRead], summary="List residents")
-    async def list_residents(_: Operator, home_id: str | None = None) -> list[Resident]:
-        return await store.list_residents(home_id)
+    async def list_residents(user: Operator, home_id: str | None = None) -> list[Resident]:
+        return await store.list_residents(home_id, scope(user))
 
     @router.post(
         "/residents",
@@ -208,8 +221,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Add a resident",
         responses=WRITE_ERRORS,
     )
-    async def create_resident(body: ResidentCreate, _: Supervisor) -> Resident:
-        await _referenced(store.get_home(body.home_id))
+    async def create_resident(body: ResidentCreate, user: Supervisor) -> Resident:
+        await _referenced(store.get_home(body.home_id, scope(user)))
         created = await store.create_resident(
             Resident(body.id, body.home_id, body.name, dict(body.limits))
         )
@@ -217,8 +230,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         return created
 
     @router.get("/residents/{resident_id}", response_model=ResidentRead, summary="One resident")
-    async def get_resident(resident_id: str, _: Operator) -> Resident:
-        return await store.get_resident(resident_id)
+    async def get_resident(resident_id: str, user: Operator) -> Resident:
+        return await store.get_resident(resident_id, scope(user))
 
     @router.patch(
         "/residents/{resident_id}",
@@ -226,7 +239,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Change a resident",
         responses=WRITE_ERRORS,
     )
-    async def update_resident(resident_id: str, body: ResidentUpdate, _: Supervisor) -> Resident:
+    async def update_resident(resident_id: str, body: ResidentUpdate, user: Supervisor) -> Resident:
+        await store.get_resident(resident_id, scope(user))  # the body cannot move it
         resident = await store.update_resident(resident_id, body.changes())
         ctx.on_registry_change()
         return resident
@@ -237,15 +251,16 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Remove a resident",
         responses=WRITE_ERRORS,
     )
-    async def delete_resident(resident_id: str, _: Supervisor) -> Response:
+    async def delete_resident(resident_id: str, user: Supervisor) -> Response:
+        await store.get_resident(resident_id, scope(user))
         await store.delete_resident(resident_id)
         ctx.on_registry_change()
         return Response(status_code=204)
 
     # --- devices ------------------------------------------------------------------
     @router.get("/devices", response_model=list[DeviceRead], summary="List devices")
-    async def list_devices(_: Operator, home_id: str | None = None) -> list[Device]:
-        return await store.list_devices(home_id)
+    async def list_devices(user: Operator, home_id: str | None = None) -> list[Device]:
+        return await store.list_devices(home_id, scope(user))
 
     @router.post(
         "/devices",
@@ -254,10 +269,10 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Add a device",
         responses=WRITE_ERRORS,
     )
-    async def create_device(body: DeviceCreate, _: Supervisor) -> Device:
+    async def create_device(body: DeviceCreate, user: Supervisor) -> Device:
         """A `bed_band` needs the `resident_id` of a resident of the same home."""
-        await _referenced(store.get_home(body.home_id))
-        await check_resident(body.home_id, body.resident_id)
+        await _referenced(store.get_home(body.home_id, scope(user)))
+        await check_resident(user, body.home_id, body.resident_id)
         device = Device(
             body.id,
             body.home_id,
@@ -271,8 +286,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         return created
 
     @router.get("/devices/{device_id}", response_model=DeviceRead, summary="One device")
-    async def get_device(device_id: str, _: Operator) -> Device:
-        return await store.get_device(device_id)
+    async def get_device(device_id: str, user: Operator) -> Device:
+        return await store.get_device(device_id, scope(user))
 
     @router.patch(
         "/devices/{device_id}",
@@ -280,8 +295,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Change a device",
         responses=WRITE_ERRORS,
     )
-    async def update_device(device_id: str, body: DeviceUpdate, _: Supervisor) -> Device:
-        current = await store.get_device(device_id)
+    async def update_device(device_id: str, body: DeviceUpdate, user: Supervisor) -> Device:
+        current = await store.get_device(device_id, scope(user))
         changes = body.changes()
         kind = DeviceKind(changes.get("kind", current.kind))
         resident_id = changes.get("resident_id", current.resident_id)
@@ -294,7 +309,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         except ValueError as exc:  # pydantic's ValidationError is one too
             raise HTTPException(422, str(exc)) from exc
         if "resident_id" in changes:
-            await check_resident(current.home_id, resident_id)
+            await check_resident(user, current.home_id, resident_id)
         device = await store.update_device(device_id, changes)
         ctx.on_registry_change()
         return device
@@ -305,16 +320,18 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Remove a device",
         responses=WRITE_ERRORS,
     )
-    async def delete_device(device_id: str, _: Supervisor) -> Response:
+    async def delete_device(device_id: str, user: Supervisor) -> Response:
+        await store.get_device(device_id, scope(user))
         await store.delete_device(device_id)
         ctx.on_registry_change()
         return Response(status_code=204)
 
     # --- contacts -----------------------------------------------------------------
     @router.get("/contacts", response_model=list[ContactRead], summary="List family contacts")
-    async def list_contacts(_: Operator, home_id: str | None = None) -> list[ContactRead]:
+    async def list_contacts(user: Operator, home_id: str | None = None) -> list[ContactRead]:
         """Ordered by home, then priority (1 is called first)."""
-        return [ContactRead.model_validate(c) for c in await store.list_contacts(home_id)]
+        found = await store.list_contacts(home_id, scope(user))
+        return [ContactRead.model_validate(c) for c in found]
 
     @router.post(
         "/contacts",
@@ -323,16 +340,16 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Add a family contact",
         responses=WRITE_ERRORS,
     )
-    async def create_contact(body: ContactCreate, _: Supervisor) -> ContactRead:
-        await _referenced(store.get_home(body.home_id))
+    async def create_contact(body: ContactCreate, user: Supervisor) -> ContactRead:
+        await _referenced(store.get_home(body.home_id, scope(user)))
         contact = await store.create_contact(
             body.home_id, body.name, body.phone, body.language, body.priority, body.sms_provider
         )
         return ContactRead.model_validate(contact)
 
     @router.get("/contacts/{contact_id}", response_model=ContactRead, summary="One contact")
-    async def get_contact(contact_id: ContactId, _: Operator) -> ContactRead:
-        return ContactRead.model_validate(await store.get_contact(contact_id))
+    async def get_contact(contact_id: ContactId, user: Operator) -> ContactRead:
+        return ContactRead.model_validate(await store.get_contact(contact_id, scope(user)))
 
     @router.patch(
         "/contacts/{contact_id}",
@@ -341,8 +358,9 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         responses=WRITE_ERRORS,
     )
     async def update_contact(
-        contact_id: ContactId, body: ContactUpdate, _: Supervisor
+        contact_id: ContactId, body: ContactUpdate, user: Supervisor
     ) -> ContactRead:
+        await store.get_contact(contact_id, scope(user))  # the body cannot move it
         return ContactRead.model_validate(await store.update_contact(contact_id, body.changes()))
 
     @router.delete(
@@ -351,7 +369,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Remove a contact",
         responses=WRITE_ERRORS,
     )
-    async def delete_contact(contact_id: ContactId, _: Supervisor) -> Response:
+    async def delete_contact(contact_id: ContactId, user: Supervisor) -> Response:
+        await store.get_contact(contact_id, scope(user))
         await store.delete_contact(contact_id)
         return Response(status_code=204)
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from alerts.escalation_report import ResponseFigures, figures, grouped
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
+from dashboard_api.tenancy import scope
 from eldercare.domain import Role, User
 
 DEFAULT_SPAN = timedelta(days=7)
@@ -48,7 +49,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         responses=ERRORS,
     )
     async def response_report(
-        _: Supervisor,
+        user: Supervisor,
         from_: Annotated[
             datetime | None,
             Query(alias="from", description="raised at or after (default: `to` − 7 days)"),
@@ -57,7 +58,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     ) -> ResponseReportRead:
         """Time to acknowledge and to on-site (p50 / p90 / p99 / max), and the share
         of alerts with somebody on site within the response window, overall, by
-        kind and by severity. Times without an offset are UTC."""
+        kind and by severity, for your own care centre's alerts. Times without an
+        offset are UTC."""
         now = ctx.clock.now()
         end = _utc(to) or now
         start = _utc(from_) or end - DEFAULT_SPAN
@@ -65,7 +67,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
             raise HTTPException(422, "`from` must be before `to`")
         if end - start > MAX_SPAN:
             raise HTTPException(422, "ask for at most 366 days at a time")
-        rows = await ctx.store.list_alert_responses(start, end)
+        rows = await ctx.store.list_alert_responses(start, end, scope(user))
         return ResponseReportRead.model_validate(
             {
                 "from": start,

@@ -1,5 +1,10 @@
 """Care-centre accounts (admin only). Passwords go in, never come out.
 
+An admin sees and manages the accounts of their own care centre only (another
+centre's account is a 404, like a missing one) and creates accounts in it; a
+platform admin (no organisation) manages every centre's, and names the
+organisation of a new account.
+
 A new password must pass ``eldercare.passwords.check_new_password`` (length,
 breached list, guessability): 422 with the reason otherwise. A password or
 role change and a deletion end the account's tokens and live streams at once.
@@ -13,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
 from dashboard_api.models import UnlockRead, UserCreate, UserRead, UserUpdate
+from dashboard_api.tenancy import account_organisation, scope
 from eldercare.domain import Role, User
 from eldercare.passwords import WeakPassword, check_new_password, hash_password
 
@@ -36,33 +42,53 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     Admin = Annotated[User, Depends(auth.require(Role.ADMIN))]
     store = ctx.store
 
-    async def check_admin_remains(username: str) -> None:
-        """Refuse to demote or delete the last admin: nobody could manage accounts."""
-        admins = [u for u in await store.list_users() if u.role is Role.ADMIN]
-        if [u.username for u in admins] == [username]:
-            raise HTTPException(409, f"{username} is the last admin; make another admin first")
+    async def check_admin_remains(account: User) -> None:
+        """Refuse to demote or delete the last admin of a centre (or the last
+        platform admin): nobody could manage its accounts."""
+        org = account.organisation_id
+        admins = [
+            u
+            for u in await store.list_users(org)
+            if u.role is Role.ADMIN and u.organisation_id == org
+        ]
+        if [u.username for u in admins] == [account.username]:
+            raise HTTPException(
+                409, f"{account.username} is the last admin; make another admin first"
+            )
 
     @router.get("", response_model=list[UserRead], summary="List accounts")
-    async def list_users(_: Admin) -> list[User]:
-        return await store.list_users()
+    async def list_users(user: Admin) -> list[User]:
+        """The accounts of your care centre (a platform admin: every account)."""
+        return await store.list_users(scope(user))
 
     @router.post(
         "", response_model=UserRead, status_code=201, summary="Add an account", responses=ERRORS
     )
-    async def create_user(body: UserCreate, _: Admin) -> User:
+    async def create_user(body: UserCreate, user: Admin) -> User:
+        """In your own care centre; a platform admin names `organisation_id` (or
+        leaves it out for another platform admin)."""
+        org = await account_organisation(store, user, body.organisation_id)
+        if org is None and body.role is not Role.ADMIN:
+            raise HTTPException(
+                422, f"organisation_id: a {body.role.value} account needs an organisation"
+            )
         password_hash = await _hash_new(body.password, body.username)
-        return await store.create_user(User(body.username, password_hash, body.role, body.phone))
+        return await store.create_user(
+            User(body.username, password_hash, body.role, body.phone, organisation_id=org)
+        )
 
     @router.patch(
         "/{username}", response_model=UserRead, summary="Change an account", responses=ERRORS
     )
-    async def update_user(username: str, body: UserUpdate, _: Admin) -> User:
+    async def update_user(username: str, body: UserUpdate, user: Admin) -> User:
         """Change the role, phone or password. A new password or role ends the
         account's tokens (it logs in again) and closes its live streams."""
         changes = body.changes()
-        current = await store.get_user(username)
+        current = await store.get_user(username, scope(user))
         if current.role is Role.ADMIN and changes.get("role", Role.ADMIN) is not Role.ADMIN:
-            await check_admin_remains(username)
+            if current.organisation_id is None:
+                raise HTTPException(422, "role: a platform admin stays an admin")
+            await check_admin_remains(current)
         if "password" in changes:
             changes["password_hash"] = await _hash_new(changes.pop("password"), username)
         updated = await store.update_user(username, changes)
@@ -71,12 +97,12 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         return updated
 
     @router.delete("/{username}", status_code=204, summary="Remove an account", responses=ERRORS)
-    async def delete_user(username: str, _: Admin) -> Response:
+    async def delete_user(username: str, user: Admin) -> Response:
         """Tokens already issued to the account stop working at once; its live
         streams are closed."""
-        current = await store.get_user(username)
+        current = await store.get_user(username, scope(user))
         if current.role is Role.ADMIN:
-            await check_admin_remains(username)
+            await check_admin_remains(current)
         await store.delete_user(username)
         auth.sessions_ended(username)
         return Response(status_code=204)
@@ -87,10 +113,10 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Clear an account's failed logins",
         responses={404: ERRORS[404]},
     )
-    async def unlock(username: str, _: Admin) -> UnlockRead:
+    async def unlock(username: str, user: Admin) -> UnlockRead:
         """Clear the failed logins for this username from every address, so
         nobody has to wait (this process; the throttle is kept in memory)."""
-        await store.get_user(username)
+        await store.get_user(username, scope(user))
         return UnlockRead(username=username, addresses=auth.limiter.unlock(username))
 
     @router.post(
@@ -99,9 +125,10 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="End an account's sessions",
         responses={404: ERRORS[404]},
     )
-    async def revoke(username: str, _: Admin) -> Response:
+    async def revoke(username: str, user: Admin) -> Response:
         """End every token of the account (a lost tablet) and close its live
         streams; the account logs in again."""
+        await store.get_user(username, scope(user))
         await auth.revoke(username)
         return Response(status_code=204)
 

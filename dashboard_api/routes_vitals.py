@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
 from dashboard_api.models import VitalsBucketRead, VitalsRead
+from dashboard_api.tenancy import scope
 from eldercare.domain import Role, User
 from eldercare.store.base import VitalsQuery
 
@@ -48,7 +49,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     )
     async def vitals(
         resident_id: str,
-        _: Operator,
+        user: Operator,
         metric: Annotated[
             Literal["hr", "rr"], Query(description="hr = heart rate, rr = respiration")
         ] = "hr",
@@ -70,7 +71,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         """From the bed bands assigned to the resident. Buckets line up with the
         Unix epoch (a 1-minute bucket starts on the minute); buckets without a
         measurement are left out, so gaps show as gaps. At most 10,000 buckets."""
-        resident = await ctx.store.get_resident(resident_id)
+        resident = await ctx.store.get_resident(resident_id, scope(user))
         bucket_s = parse_bucket(bucket)
         to = _aware(end) if end is not None else ctx.clock.now()
         frm = _aware(start) if start is not None else to - DEFAULT_SPAN

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 
 from eldercare import db_commands
+from eldercare.domain import DEFAULT_ORGANISATION
 from eldercare.settings import Settings, SettingsError
 from eldercare.settings_help import settings_epilog, unfit_for_production
 
@@ -70,8 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=["operator", "supervisor", "admin"], default="operator")
     p.add_argument("--phone", default=None, help="E.164, e.g. +8613800000000")
     p.add_argument(
+        "--organisation",
+        default=DEFAULT_ORGANISATION,
+        metavar="ID",
+        help=f"the care centre of the account (default {DEFAULT_ORGANISATION})",
+    )
+    p.add_argument(
+        "--platform",
+        action="store_true",
+        help="a platform admin (--role admin): of no care centre, manages the"
+        " organisations and sees every one",
+    )
+    p.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+
+    p = sub.add_parser("organisations", help="the care centres of the installation")
+    osub = p.add_subparsers(dest="organisations_command", required=True, metavar="COMMAND")
+    p = osub.add_parser("add", help="add a care centre (organisation)")
+    p.add_argument("id", help="1-64 letters, digits, _ or -")
+    p.add_argument("name")
 
     p = sub.add_parser(
         "provision",
@@ -82,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", nargs="?", help="a .csv or .toml file")
     p.add_argument("--dry-run", action="store_true", help="check only, change nothing")
+    p.add_argument(
+        "--organisation",
+        default=DEFAULT_ORGANISATION,
+        metavar="ID",
+        help="the care centre of the homes that name no organisation_id"
+        f" (default {DEFAULT_ORGANISATION})",
+    )
     p.add_argument(
         "--discover",
         action="store_true",
@@ -168,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             return db_commands.main(settings, args)
         if args.command == "db":
             return asyncio.run(_migrate(settings))
+        if args.command == "organisations":
+            return asyncio.run(_add_organisation(settings, args.id, args.name))
         if args.command == "users":
             return asyncio.run(_users_add(settings, args))
         if args.command == "provision" and args.discover:
@@ -176,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.file is None:
                 print("eldercare provision: give a FILE, or --discover", file=sys.stderr)
                 return 2
-            return asyncio.run(_provision(settings, args.file, args.dry_run))
+            return asyncio.run(_provision(settings, args.file, args.dry_run, args.organisation))
         if args.command == "broker-config":
             from eldercare import broker_config_cli
 
@@ -307,6 +335,27 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+async def _add_organisation(settings: Settings, organisation_id: str, name: str) -> int:
+    from eldercare.domain import ID_PATTERN, Organisation
+    from eldercare.store import open_store
+    from eldercare.store.base import Conflict
+
+    if not ID_PATTERN.match(organisation_id) or not name.strip():
+        print("eldercare: an organisation id is 1-64 letters, digits, _ or -", file=sys.stderr)
+        return 2
+    store = await open_store(settings.database_url)
+    try:
+        await store.migrate()
+        await store.create_organisation(Organisation(organisation_id, name.strip()))
+    except Conflict as exc:
+        print(f"eldercare: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    print(f"added organisation {organisation_id}")
+    return 0
+
+
 async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
     from eldercare.domain import E164_PATTERN, ID_PATTERN, Role, User
     from eldercare.passwords import WeakPassword, check_new_password, hash_password
@@ -321,6 +370,9 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
             f"eldercare: --phone must be E.164 (+8613800000000), not {args.phone}", file=sys.stderr
         )
         return 2
+    if args.platform and args.role != "admin":
+        print("eldercare: --platform is for --role admin only", file=sys.stderr)
+        return 2
     password = _read_password(args.password_stdin)
     try:
         check_new_password(password, args.username)
@@ -331,10 +383,20 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
     try:
         await store.migrate()
         await store.create_user(
-            User(args.username, hash_password(password), Role(args.role), args.phone)
+            User(
+                args.username,
+                hash_password(password),
+                Role(args.role),
+                args.phone,
+                organisation_id=None if args.platform else args.organisation,
+            )
         )
-    except Conflict:
-        print(f"eldercare: user {args.username} exists already", file=sys.stderr)
+    except Conflict as exc:
+        taken = "already exists" in str(exc)
+        print(
+            f"eldercare: user {args.username} exists already" if taken else f"eldercare: {exc}",
+            file=sys.stderr,
+        )
         return 1
     finally:
         await store.close()
@@ -375,7 +437,7 @@ async def _discover(settings: Settings, base: str) -> int:
     return 0
 
 
-async def _provision(settings: Settings, file: str, dry_run: bool) -> int:
+async def _provision(settings: Settings, file: str, dry_run: bool, organisation: str) -> int:
     from pathlib import Path
 
     from eldercare.provision import ProvisionError, provision
@@ -384,7 +446,9 @@ async def _provision(settings: Settings, file: str, dry_run: bool) -> int:
     store = await open_store(settings.database_url)
     try:
         await store.migrate()
-        result = await provision(Path(file), store, settings.timezone, dry_run=dry_run)
+        result = await provision(
+            Path(file), store, settings.timezone, dry_run=dry_run, organisation=organisation
+        )
     except ProvisionError as exc:
         print(f"eldercare provision: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,10 @@ from enum import StrEnum
 from typing import Any
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+DEFAULT_ORGANISATION = "default"
+"""The organisation (care centre) every row joined in migration 0012; the one a
+home, account or provisioning file belongs to unless it names another."""
 """Ids of homes, residents and devices: they appear in MQTT topics."""
 
 E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -121,6 +125,14 @@ class Role(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Organisation:
+    """A care centre; several can share one installation (a city platform)."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Home:
     id: str
     name: str
@@ -128,6 +140,8 @@ class Home:
     timezone: str = "Asia/Shanghai"
     rules: dict[str, float] = field(default_factory=dict)
     """Per-home detector overrides, e.g. {"bed_exit_min": 45} (detectors/config.py)."""
+    organisation_id: str = DEFAULT_ORGANISATION
+    """The care centre the home (and its residents, devices, contacts) belongs to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +197,14 @@ class User:
     token_version: int = 0
     """Tokens carry it; the store changes it on a password or role change (and
     ``revoke_tokens``), so every token issued before stops working."""
+    organisation_id: str | None = DEFAULT_ORGANISATION
+    """The care centre the account works for; None only for a platform admin
+    (manages the organisations, sees every one)."""
+
+    @property
+    def platform(self) -> bool:
+        """A platform admin: no organisation, so nothing is scoped."""
+        return self.organisation_id is None
 
 
 # --- intake -------------------------------------------------------------------
@@ -310,6 +332,8 @@ class Alert:
     responder: str | None = None
     outcome: Outcome | None = None
     updated_at: datetime | None = None
+    organisation_id: str | None = None
+    """Its home's organisation when it was raised (None: unknown home, or not read)."""
 
 
 @dataclass(frozen=True, slots=True)

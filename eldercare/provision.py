@@ -11,6 +11,12 @@ TOML: arrays of tables ``[[homes]]``, ``[[residents]]``, ``[[devices]]``,
 ``[[contacts]]`` with the API's fields (``limits`` of a resident and any
 per-home rule fields of the API are passed through as they are).
 
+Tenancy: a home may name its care centre, ``organisation_id`` (a TOML field or
+a CSV column); a home that names none goes to ``--organisation`` (default: the
+default organisation). Residents, devices and contacts belong to their home's.
+The organisation must exist, and a home that exists already cannot move to
+another one.
+
 CSV: one row per thing, a ``type`` column (``home``, ``resident``, ``device``,
 ``contact``) and the API's fields as columns; empty cells are left out;
 ``limits`` (and other table-valued fields) are ``key=value;key=value``; a
@@ -39,7 +45,7 @@ from dashboard_api.models import (
     ResidentCreate,
     source_dict,
 )
-from eldercare.domain import Contact, Device, DeviceKind, Home, Resident
+from eldercare.domain import DEFAULT_ORGANISATION, Contact, Device, DeviceKind, Home, Resident
 from eldercare.store.base import NotFound, Store
 
 KINDS: dict[str, type[BaseModel]] = {
@@ -271,9 +277,15 @@ async def _exists(lookup: Any) -> Any:
         return None
 
 
-async def check(entries: list[Entry], store: Store, default_timezone: str) -> Plan:
+async def check(
+    entries: list[Entry],
+    store: Store,
+    default_timezone: str,
+    organisation: str = DEFAULT_ORGANISATION,
+) -> Plan:
     """Validate everything; raise ProvisionError listing every problem found."""
     problems: list[Problem] = []
+    organisations = {o.id for o in await store.list_organisations()}
     for entry in entries:
         try:
             entry.model = KINDS[entry.kind].model_validate(entry.raw)
@@ -293,6 +305,21 @@ async def check(entries: list[Entry], store: Store, default_timezone: str) -> Pl
     residents = {e.model.id: e.model.home_id for e in valid if e.kind == "resident"}
     for entry in valid:
         m = entry.model
+        if entry.kind == "home":
+            org = m.organisation_id or organisation
+            stored_home = await _exists(store.get_home(m.id))
+            if org not in organisations:
+                msg = f"no organisation {org}"
+            elif stored_home is not None and stored_home.organisation_id != org:
+                msg = (
+                    f"home {m.id} belongs to organisation {stored_home.organisation_id};"
+                    " a home cannot move to another"
+                )
+            else:
+                msg = ""
+            if msg:
+                line = entry.line_of("organisation_id")
+                problems.append(Problem(line, entry.what, "organisation_id", msg))
         if (
             entry.kind != "home"
             and m.home_id not in homes
@@ -320,6 +347,7 @@ async def check(entries: list[Entry], store: Store, default_timezone: str) -> Pl
         values = entry.model.model_dump()
         if entry.kind == "home":
             values["timezone"] = values.get("timezone") or default_timezone
+            values["organisation_id"] = values.get("organisation_id") or organisation
             plan.homes.append(_domain(Home, values))
         elif entry.kind == "resident":
             plan.residents.append(_domain(Resident, values))
@@ -339,7 +367,8 @@ def _changes(current: Any, wanted: Any) -> dict[str, Any]:
     return {
         f.name: getattr(wanted, f.name)
         for f in dataclasses.fields(wanted)
-        if f.name != "id" and getattr(current, f.name) != getattr(wanted, f.name)
+        if f.name not in ("id", "organisation_id")
+        and getattr(current, f.name) != getattr(wanted, f.name)
     }
 
 
@@ -390,12 +419,18 @@ async def apply(plan: Plan, store: Store) -> Result:
 
 
 async def provision(
-    path: Path, store: Store, default_timezone: str, *, dry_run: bool = False
+    path: Path,
+    store: Store,
+    default_timezone: str,
+    *,
+    dry_run: bool = False,
+    organisation: str = DEFAULT_ORGANISATION,
 ) -> Result:
-    """Read, check and (unless ``dry_run``) apply the file; ProvisionError if invalid."""
+    """Read, check and (unless ``dry_run``) apply the file; ProvisionError if invalid.
+    Homes that name no ``organisation_id`` go to ``organisation``."""
     entries = read_file(path)
     try:
-        plan = await check(entries, store, default_timezone)
+        plan = await check(entries, store, default_timezone, organisation)
     except ProvisionError as exc:
         raise ProvisionError(str(path), exc.problems) from None
     if dry_run:

@@ -11,8 +11,8 @@ from importlib import resources
 from typing import Any
 
 from eldercare.device_source import source_key
-from eldercare.domain import Finding, Reading, Severity, User
-from eldercare.store.base import StatusUpdate, StoreError
+from eldercare.domain import Finding, Reading, Role, Severity, User
+from eldercare.store.base import Conflict, StatusUpdate, StoreError
 
 ASSIGNED_TS_WINDOW = timedelta(days=1)
 """A reading with ``ts_assigned`` and a seq duplicates the same seq within this."""
@@ -48,6 +48,32 @@ def load_migrations(backend: str) -> list[Migration]:
         found.append(Migration(int(number), stem, entry.read_text(encoding="utf-8")))
     found.sort(key=lambda m: m.version)
     return found
+
+
+_IN_ORGANISATION = {
+    "homes": "organisation_id = {p}",
+    "users": "organisation_id = {p}",
+    "alerts": "organisation_id = {p}",
+    "residents": "home_id IN (SELECT id FROM homes WHERE organisation_id = {p})",
+    "devices": "home_id IN (SELECT id FROM homes WHERE organisation_id = {p})",
+    "contacts": "home_id IN (SELECT id FROM homes WHERE organisation_id = {p})",
+}
+
+
+def in_organisation(table: str, organisation_id: str | None, placeholder: str) -> list[str]:
+    """The WHERE condition keeping the rows of ``table`` that belong to the
+    organisation (through their home for residents, devices and contacts): one
+    condition with one parameter, or none for None (every organisation)."""
+    if organisation_id is None:
+        return []
+    return [_IN_ORGANISATION[table].format(p=placeholder)]
+
+
+def check_account_scope(role: Role, organisation_id: str | None) -> None:
+    """Only an admin may have no organisation (a platform admin): an operator or
+    supervisor without one would see every care centre."""
+    if organisation_id is None and role is not Role.ADMIN:
+        raise Conflict(f"a {role.value} account needs an organisation; only an admin has none")
 
 
 DEVICE_SOURCES_SQL = "SELECT id, source_key FROM devices WHERE source_key IS NOT NULL"
@@ -149,6 +175,10 @@ SELECT a.id, a.kind, a.severity, a.status, a.raised_at, a.response_deadline,
      WHERE t.alert_id = a.id AND t.event = 'window_breached') AS breached
 FROM alerts a WHERE a.raised_at >= ? AND a.raised_at < ? ORDER BY a.id
 """
+RESPONSES_IN_ORGANISATION_SQL = RESPONSES_SQL.replace(
+    " ORDER BY", " AND a.organisation_id = ? ORDER BY"
+)
+"""The same, for one organisation's alerts (a third parameter)."""
 
 # The account behind a token and whether its session was ended (a logout), in one
 # round trip per API request (both backends; ``%s`` placeholders: sid, username).

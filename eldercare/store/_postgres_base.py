@@ -65,7 +65,7 @@ MIGRATION_LOCK = 0x_E1DE_CA4E
 FINDING_RETRIES = 8
 ALERT_COLS = (
     "id, home_id, subject, kind, severity, status, raised_at, last_seen_at, response_deadline,"
-    " count, message, device_id, resident_id, responder, outcome, updated_at"
+    " count, message, device_id, resident_id, responder, outcome, updated_at, organisation_id"
 )
 INSTALL_HINT = (
     "install it (scripts/install-timescaledb.sh) and add"
@@ -102,11 +102,13 @@ def _alert(r: Row) -> Alert:
         responder=r["responder"],
         outcome=None if r["outcome"] is None else Outcome(r["outcome"]),
         updated_at=r["updated_at"],
+        # eldercare_record_finding (migration 0004) does not return it
+        organisation_id=r.get("organisation_id"),
     )
 
 
 def _home(r: Row) -> Home:
-    return Home(r["id"], r["name"], r["address"], r["timezone"], r["rules"])
+    return Home(r["id"], r["name"], r["address"], r["timezone"], r["rules"], r["organisation_id"])
 
 
 def _resident(r: Row) -> Resident:
@@ -132,7 +134,14 @@ def _contact(r: Row) -> Contact:
 
 
 def _user(r: Row) -> User:
-    return User(r["username"], r["password_hash"], Role(r["role"]), r["phone"], r["token_version"])
+    return User(
+        r["username"],
+        r["password_hash"],
+        Role(r["role"]),
+        r["phone"],
+        r["token_version"],
+        r["organisation_id"],
+    )
 
 
 def _liveness(r: Row) -> DeviceLiveness:
@@ -177,6 +186,11 @@ async def _update(conn: Conn, table: str, key_col: str, key: Any, changes: dict[
         sql.Identifier(table), sets, sql.Identifier(key_col)
     )
     await conn.execute(query, (*changes.values(), key))
+
+
+async def _check_organisation(conn: Conn, organisation_id: str, what: str) -> None:
+    if not await _exists(conn, "organisations", "id", organisation_id):
+        raise Conflict(f"{what} names organisation {organisation_id!r}, which does not exist")
 
 
 async def _check_home(conn: Conn, home_id: str, what: str) -> None:

@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from eldercare.domain import Alert, AlertKind, AlertStatus, Contact, Severity
-from eldercare.store._common import FIND_SEND_SQL, RESPONSES_SQL, SMS_SENT_TO_SQL
+from eldercare.store._common import (
+    FIND_SEND_SQL,
+    RESPONSES_IN_ORGANISATION_SQL,
+    RESPONSES_SQL,
+    SMS_SENT_TO_SQL,
+)
 from eldercare.store._postgres_base import (
     ALERT_COLS,
     PostgresBase,
@@ -325,10 +330,13 @@ class PostgresEscalation(PostgresBase):
         async with self._tx() as conn:
             return [_alert(r) for r in await _rows(conn, query, (max(limit, 0),))]
 
-    async def list_alert_responses(self, since: datetime, until: datetime) -> list[AlertResponse]:
-        query = RESPONSES_SQL.replace("?", "%s")
+    async def list_alert_responses(
+        self, since: datetime, until: datetime, organisation_id: str | None = None
+    ) -> list[AlertResponse]:
+        query = RESPONSES_SQL if organisation_id is None else RESPONSES_IN_ORGANISATION_SQL
+        params = (since, until, *([] if organisation_id is None else [organisation_id]))
         async with self._tx() as conn:
-            rows = await _rows(conn, query, (since, until))
+            rows = await _rows(conn, query.replace("?", "%s"), params)
         return [
             AlertResponse(
                 alert_id=r["id"],

@@ -57,7 +57,7 @@ T = TypeVar("T")
 
 ALERT_COLS = (
     "id, home_id, subject, kind, severity, status, raised_at, last_seen_at, response_deadline,"
-    " count, message, device_id, resident_id, responder, outcome, updated_at"
+    " count, message, device_id, resident_id, responder, outcome, updated_at, organisation_id"
 )
 
 
@@ -99,11 +99,19 @@ def _alert(row: sqlite3.Row) -> Alert:
         responder=row["responder"],
         outcome=None if row["outcome"] is None else Outcome(row["outcome"]),
         updated_at=_opt_dt(row["updated_at"]),
+        organisation_id=row["organisation_id"],
     )
 
 
 def _home(row: sqlite3.Row) -> Home:
-    return Home(row["id"], row["name"], row["address"], row["timezone"], json.loads(row["rules"]))
+    return Home(
+        row["id"],
+        row["name"],
+        row["address"],
+        row["timezone"],
+        json.loads(row["rules"]),
+        row["organisation_id"],
+    )
 
 
 def _resident(row: sqlite3.Row) -> Resident:
@@ -136,7 +144,12 @@ def _contact(row: sqlite3.Row) -> Contact:
 
 def _user(row: sqlite3.Row) -> User:
     return User(
-        row["username"], row["password_hash"], Role(row["role"]), row["phone"], row["token_version"]
+        row["username"],
+        row["password_hash"],
+        Role(row["role"]),
+        row["phone"],
+        row["token_version"],
+        row["organisation_id"],
     )
 
 
@@ -273,6 +286,10 @@ class SQLiteBase:
         sets = ", ".join(f"{col} = ?" for col in changes)
         sql = f"UPDATE {table} SET {sets} WHERE {key_col} = ?"
         self._conn.execute(sql, (*changes.values(), key))
+
+    def _check_organisation(self, organisation_id: str, what: str) -> None:
+        if not self._exists("organisations", "id", organisation_id):
+            raise Conflict(f"{what} names organisation {organisation_id!r}, which does not exist")
 
     def _check_home(self, home_id: str, what: str) -> None:
         if not self._exists("homes", "id", home_id):

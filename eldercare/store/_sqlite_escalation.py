@@ -11,7 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from eldercare.domain import Alert, AlertKind, AlertStatus, Contact, Severity
-from eldercare.store._common import FIND_SEND_SQL, RESPONSES_SQL, SMS_SENT_TO_SQL
+from eldercare.store._common import (
+    FIND_SEND_SQL,
+    RESPONSES_IN_ORGANISATION_SQL,
+    RESPONSES_SQL,
+    SMS_SENT_TO_SQL,
+)
 from eldercare.store._sqlite_base import (
     ALERT_COLS,
     SQLiteBase,
@@ -385,10 +390,12 @@ class SQLiteEscalation(SQLiteBase):
         rows = await self._run(lambda: self._conn.execute(sql, (max(limit, 0),)).fetchall())
         return [_alert(r) for r in rows]
 
-    async def list_alert_responses(self, since: datetime, until: datetime) -> list[AlertResponse]:
-        rows = await self._run(
-            lambda: self._conn.execute(RESPONSES_SQL, (_ts(since), _ts(until))).fetchall()
-        )
+    async def list_alert_responses(
+        self, since: datetime, until: datetime, organisation_id: str | None = None
+    ) -> list[AlertResponse]:
+        query = RESPONSES_SQL if organisation_id is None else RESPONSES_IN_ORGANISATION_SQL
+        params = (_ts(since), _ts(until), *([] if organisation_id is None else [organisation_id]))
+        rows = await self._run(lambda: self._conn.execute(query, params).fetchall())
         return [
             AlertResponse(
                 alert_id=r["id"],

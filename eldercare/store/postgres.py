@@ -25,15 +25,19 @@ from eldercare.domain import (
     DeviceKind,
     Finding,
     Home,
+    Organisation,
     Resident,
+    Role,
     Severity,
     TimelineEntry,
     User,
 )
 from eldercare.store._common import (
     DEVICE_SOURCES_SQL,
+    check_account_scope,
     clean_changes,
     device_source_key,
+    in_organisation,
     new_token_version,
     raised_details,
     require_aware,
@@ -55,6 +59,7 @@ from eldercare.store._postgres_base import (
     _alert,
     _check_device_refs,
     _check_home,
+    _check_organisation,
     _contact,
     _device,
     _exists,
@@ -79,6 +84,15 @@ from eldercare.store.base import (
 )
 
 
+def _by_id(
+    table: str, key_col: str, key: Any, organisation_id: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    """SELECT one row by its key, of that organisation only (unless None)."""
+    where = [f"{key_col} = %s", *in_organisation(table, organisation_id, "%s")]
+    params = (key,) if organisation_id is None else (key, organisation_id)
+    return f"SELECT * FROM {table} WHERE {' AND '.join(where)}", params
+
+
 class PostgresStore(
     PostgresAuth,
     PostgresApi,
@@ -90,30 +104,62 @@ class PostgresStore(
 ):
     """The production store; create it with ``await PostgresStore.open(url)``."""
 
+    # --- organisations --------------------------------------------------------------
+
+    async def create_organisation(self, organisation: Organisation) -> Organisation:
+        async with self._tx() as conn:
+            if await _exists(conn, "organisations", "id", organisation.id):
+                raise Conflict(f"organisation {organisation.id!r} already exists")
+            await conn.execute(
+                "INSERT INTO organisations (id, name) VALUES (%s, %s)",
+                (organisation.id, organisation.name),
+            )
+        return organisation
+
+    async def get_organisation(self, organisation_id: str) -> Organisation:
+        query = "SELECT id, name FROM organisations WHERE id = %s"
+        async with self._auto() as conn:
+            row = await _one(
+                conn, query, (organisation_id,), f"no organisation {organisation_id!r}"
+            )
+        return Organisation(row["id"], row["name"])
+
+    async def list_organisations(self) -> list[Organisation]:
+        async with self._auto() as conn:
+            rows = await _rows(conn, "SELECT id, name FROM organisations ORDER BY id")
+        return [Organisation(r["id"], r["name"]) for r in rows]
+
     # --- homes ----------------------------------------------------------------------
 
     async def create_home(self, home: Home) -> Home:
         async with self._tx() as conn:
             if await _exists(conn, "homes", "id", home.id):
                 raise Conflict(f"home {home.id!r} already exists")
+            await _check_organisation(conn, home.organisation_id, f"home {home.id!r}")
             await conn.execute(
-                "INSERT INTO homes (id, name, address, timezone, rules)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (home.id, home.name, home.address, home.timezone, Jsonb(home.rules)),
+                "INSERT INTO homes (id, name, address, timezone, rules, organisation_id)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (
+                    home.id,
+                    home.name,
+                    home.address,
+                    home.timezone,
+                    Jsonb(home.rules),
+                    home.organisation_id,
+                ),
             )
         return home
 
-    async def get_home(self, home_id: str) -> Home:
+    async def get_home(self, home_id: str, organisation_id: str | None = None) -> Home:
         async with self._auto() as conn:
-            return await self._get_home(conn, home_id)
+            return await self._get_home(conn, home_id, organisation_id)
 
-    async def _get_home(self, conn: Conn, home_id: str) -> Home:
-        sql_ = "SELECT * FROM homes WHERE id = %s"
-        return _home(await _one(conn, sql_, (home_id,), f"no home {home_id!r}"))
+    async def _get_home(self, conn: Conn, home_id: str, organisation_id: str | None = None) -> Home:
+        query, params = _by_id("homes", "id", home_id, organisation_id)
+        return _home(await _one(conn, query, params, f"no home {home_id!r}"))
 
-    async def list_homes(self) -> list[Home]:
-        async with self._tx() as conn:
-            return [_home(r) for r in await _rows(conn, "SELECT * FROM homes ORDER BY id")]
+    async def list_homes(self, organisation_id: str | None = None) -> list[Home]:
+        return [_home(r) for r in await self._list("homes", None, "id", organisation_id)]
 
     async def update_home(self, home_id: str, changes: dict[str, Any]) -> Home:
         cleaned = clean_changes("homes", changes)
@@ -156,24 +202,36 @@ class PostgresStore(
             )
         return resident
 
-    async def get_resident(self, resident_id: str) -> Resident:
+    async def get_resident(self, resident_id: str, organisation_id: str | None = None) -> Resident:
         async with self._auto() as conn:
-            return await self._get_resident(conn, resident_id)
+            return await self._get_resident(conn, resident_id, organisation_id)
 
-    async def _get_resident(self, conn: Conn, resident_id: str) -> Resident:
-        query = "SELECT * FROM residents WHERE id = %s"
-        return _resident(await _one(conn, query, (resident_id,), f"no resident {resident_id!r}"))
+    async def _get_resident(
+        self, conn: Conn, resident_id: str, organisation_id: str | None = None
+    ) -> Resident:
+        query, params = _by_id("residents", "id", resident_id, organisation_id)
+        return _resident(await _one(conn, query, params, f"no resident {resident_id!r}"))
 
-    async def _list(self, table: str, home_id: str | None, order: str) -> list[Row]:
-        where = sql.SQL("") if home_id is None else sql.SQL(" WHERE home_id = %s")
-        query = sql.SQL("SELECT * FROM {}{} ORDER BY {}").format(
-            sql.Identifier(table), where, sql.SQL(order)
+    async def _list(
+        self, table: str, home_id: str | None, order: str, organisation_id: str | None = None
+    ) -> list[Row]:
+        where = in_organisation(table, organisation_id, "%s")
+        params: list[Any] = [] if organisation_id is None else [organisation_id]
+        if home_id is not None:
+            where.append("home_id = %s")
+            params.append(home_id)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        query = sql.SQL("SELECT * FROM {}" + clause + " ORDER BY {}").format(
+            sql.Identifier(table), sql.SQL(order)
         )
         async with self._auto() as conn:
-            return await _rows(conn, query, () if home_id is None else (home_id,))
+            return await _rows(conn, query, params)
 
-    async def list_residents(self, home_id: str | None = None) -> list[Resident]:
-        return [_resident(r) for r in await self._list("residents", home_id, "id")]
+    async def list_residents(
+        self, home_id: str | None = None, organisation_id: str | None = None
+    ) -> list[Resident]:
+        rows = await self._list("residents", home_id, "id", organisation_id)
+        return [_resident(r) for r in rows]
 
     async def update_resident(self, resident_id: str, changes: dict[str, Any]) -> Resident:
         cleaned = clean_changes("residents", changes)
@@ -221,16 +279,20 @@ class PostgresStore(
             )
         return device
 
-    async def get_device(self, device_id: str) -> Device:
+    async def get_device(self, device_id: str, organisation_id: str | None = None) -> Device:
         async with self._auto() as conn:
-            return await self._get_device(conn, device_id)
+            return await self._get_device(conn, device_id, organisation_id)
 
-    async def _get_device(self, conn: Conn, device_id: str) -> Device:
-        query = "SELECT * FROM devices WHERE id = %s"
-        return _device(await _one(conn, query, (device_id,), f"no device {device_id!r}"))
+    async def _get_device(
+        self, conn: Conn, device_id: str, organisation_id: str | None = None
+    ) -> Device:
+        query, params = _by_id("devices", "id", device_id, organisation_id)
+        return _device(await _one(conn, query, params, f"no device {device_id!r}"))
 
-    async def list_devices(self, home_id: str | None = None) -> list[Device]:
-        return [_device(r) for r in await self._list("devices", home_id, "id")]
+    async def list_devices(
+        self, home_id: str | None = None, organisation_id: str | None = None
+    ) -> list[Device]:
+        return [_device(r) for r in await self._list("devices", home_id, "id", organisation_id)]
 
     async def list_device_sources(self) -> dict[str, str]:
         async with self._auto() as conn:
@@ -286,16 +348,21 @@ class PostgresStore(
             assert row is not None
             return _contact(row)
 
-    async def get_contact(self, contact_id: int) -> Contact:
+    async def get_contact(self, contact_id: int, organisation_id: str | None = None) -> Contact:
         async with self._tx() as conn:
-            return await self._get_contact(conn, contact_id)
+            return await self._get_contact(conn, contact_id, organisation_id)
 
-    async def _get_contact(self, conn: Conn, contact_id: int) -> Contact:
-        query = "SELECT * FROM contacts WHERE id = %s"
-        return _contact(await _one(conn, query, (contact_id,), f"no contact {contact_id}"))
+    async def _get_contact(
+        self, conn: Conn, contact_id: int, organisation_id: str | None = None
+    ) -> Contact:
+        query, params = _by_id("contacts", "id", contact_id, organisation_id)
+        return _contact(await _one(conn, query, params, f"no contact {contact_id}"))
 
-    async def list_contacts(self, home_id: str | None = None) -> list[Contact]:
-        return [_contact(r) for r in await self._list("contacts", home_id, "home_id, priority, id")]
+    async def list_contacts(
+        self, home_id: str | None = None, organisation_id: str | None = None
+    ) -> list[Contact]:
+        order = "home_id, priority, id"
+        return [_contact(r) for r in await self._list("contacts", home_id, order, organisation_id)]
 
     async def update_contact(self, contact_id: int, changes: dict[str, Any]) -> Contact:
         cleaned = clean_changes("contacts", changes)
@@ -313,38 +380,45 @@ class PostgresStore(
 
     async def create_user(self, user: User) -> User:
         user = replace(user, token_version=new_token_version())
+        check_account_scope(user.role, user.organisation_id)
         async with self._tx() as conn:
             if await _exists(conn, "users", "username", user.username):
                 raise Conflict(f"user {user.username!r} already exists")
+            if user.organisation_id is not None:
+                what = f"user {user.username!r}"
+                await _check_organisation(conn, user.organisation_id, what)
             await conn.execute(
-                "INSERT INTO users (username, password_hash, role, phone, token_version)"
-                " VALUES (%s, %s, %s, %s, %s)",
+                "INSERT INTO users (username, password_hash, role, phone, token_version,"
+                " organisation_id) VALUES (%s, %s, %s, %s, %s, %s)",
                 (
                     user.username,
                     user.password_hash,
                     user.role.value,
                     user.phone,
                     user.token_version,
+                    user.organisation_id,
                 ),
             )
         return user
 
-    async def get_user(self, username: str) -> User:
+    async def get_user(self, username: str, organisation_id: str | None = None) -> User:
         async with self._tx() as conn:
-            return await self._get_user(conn, username)
+            return await self._get_user(conn, username, organisation_id)
 
-    async def _get_user(self, conn: Conn, username: str) -> User:
-        query = "SELECT * FROM users WHERE username = %s"
-        return _user(await _one(conn, query, (username,), f"no user {username!r}"))
+    async def _get_user(
+        self, conn: Conn, username: str, organisation_id: str | None = None
+    ) -> User:
+        query, params = _by_id("users", "username", username, organisation_id)
+        return _user(await _one(conn, query, params, f"no user {username!r}"))
 
-    async def list_users(self) -> list[User]:
-        async with self._tx() as conn:
-            return [_user(r) for r in await _rows(conn, "SELECT * FROM users ORDER BY username")]
+    async def list_users(self, organisation_id: str | None = None) -> list[User]:
+        return [_user(r) for r in await self._list("users", None, "username", organisation_id)]
 
     async def update_user(self, username: str, changes: dict[str, Any]) -> User:
         cleaned = clean_changes("users", changes)
         async with self._tx() as conn:
             current = await self._get_user(conn, username)
+            check_account_scope(Role(cleaned.get("role", current.role)), current.organisation_id)
             if revokes_tokens(current, cleaned):
                 cleaned["token_version"] = current.token_version + 1
             await _update(conn, "users", "username", username, cleaned)
@@ -396,17 +470,21 @@ class PostgresStore(
             return None
         return AlertChange(_alert(row), created=row["event"] == "raised")
 
-    async def get_alert(self, alert_id: int) -> Alert:
+    async def get_alert(self, alert_id: int, organisation_id: str | None = None) -> Alert:
         async with self._auto() as conn:
-            return await self._get_alert(conn, alert_id)
+            return await self._get_alert(conn, alert_id, organisation_id)
 
-    async def _get_alert(self, conn: Conn, alert_id: int) -> Alert:
-        query = f"SELECT {ALERT_COLS} FROM alerts WHERE id = %s"
-        return _alert(await _one(conn, query, (alert_id,), f"no alert {alert_id}"))
+    async def _get_alert(
+        self, conn: Conn, alert_id: int, organisation_id: str | None = None
+    ) -> Alert:
+        where = " AND ".join(["id = %s", *in_organisation("alerts", organisation_id, "%s")])
+        query = f"SELECT {ALERT_COLS} FROM alerts WHERE {where}"
+        params = (alert_id, *([] if organisation_id is None else [organisation_id]))
+        return _alert(await _one(conn, query, params, f"no alert {alert_id}"))
 
     async def list_alerts(self, flt: AlertFilter) -> list[Alert]:
-        where: list[str] = []
-        params: list[Any] = []
+        where = in_organisation("alerts", flt.organisation_id, "%s")
+        params: list[Any] = [] if flt.organisation_id is None else [flt.organisation_id]
         if flt.status:
             where.append("status = ANY(%s)")
             params.append([AlertStatus(s).value for s in flt.status])

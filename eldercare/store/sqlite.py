@@ -21,15 +21,19 @@ from eldercare.domain import (
     DeviceKind,
     Finding,
     Home,
+    Organisation,
     Resident,
+    Role,
     Severity,
     TimelineEntry,
     User,
 )
 from eldercare.store._common import (
     DEVICE_SOURCES_SQL,
+    check_account_scope,
     clean_changes,
     device_source_key,
+    in_organisation,
     new_token_version,
     raised_details,
     repeated_details,
@@ -65,6 +69,11 @@ from eldercare.store.base import (
 )
 
 
+def _org(organisation_id: str | None) -> tuple[str, ...]:
+    """The parameter of ``in_organisation``'s condition, if there is one."""
+    return () if organisation_id is None else (organisation_id,)
+
+
 class SQLiteStore(
     SQLiteAuth,
     SQLiteApi,
@@ -76,6 +85,32 @@ class SQLiteStore(
 ):
     """The embedded store; create it with ``await SQLiteStore.open(path)``."""
 
+    # --- organisations --------------------------------------------------------------
+
+    async def create_organisation(self, organisation: Organisation) -> Organisation:
+        return await self._run(self._create_organisation, organisation)
+
+    def _create_organisation(self, organisation: Organisation) -> Organisation:
+        with self._tx() as conn:
+            if self._exists("organisations", "id", organisation.id):
+                raise Conflict(f"organisation {organisation.id!r} already exists")
+            conn.execute(
+                "INSERT INTO organisations (id, name) VALUES (?, ?)",
+                (organisation.id, organisation.name),
+            )
+        return organisation
+
+    async def get_organisation(self, organisation_id: str) -> Organisation:
+        sql = "SELECT id, name FROM organisations WHERE id = ?"
+        missing = f"no organisation {organisation_id!r}"
+        row = await self._run(self._one, sql, (organisation_id,), missing)
+        return Organisation(row["id"], row["name"])
+
+    async def list_organisations(self) -> list[Organisation]:
+        sql = "SELECT id, name FROM organisations ORDER BY id"
+        rows = await self._run(lambda: self._conn.execute(sql).fetchall())
+        return [Organisation(r["id"], r["name"]) for r in rows]
+
     # --- homes ----------------------------------------------------------------------
 
     async def create_home(self, home: Home) -> Home:
@@ -85,24 +120,30 @@ class SQLiteStore(
         with self._tx() as conn:
             if self._exists("homes", "id", home.id):
                 raise Conflict(f"home {home.id!r} already exists")
+            self._check_organisation(home.organisation_id, f"home {home.id!r}")
             conn.execute(
-                "INSERT INTO homes (id, name, address, timezone, rules) VALUES (?, ?, ?, ?, ?)",
-                (home.id, home.name, home.address, home.timezone, _json(home.rules)),
+                "INSERT INTO homes (id, name, address, timezone, rules, organisation_id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    home.id,
+                    home.name,
+                    home.address,
+                    home.timezone,
+                    _json(home.rules),
+                    home.organisation_id,
+                ),
             )
         return home
 
-    async def get_home(self, home_id: str) -> Home:
-        return await self._run(self._get_home, home_id)
+    async def get_home(self, home_id: str, organisation_id: str | None = None) -> Home:
+        return await self._run(self._get_home, home_id, organisation_id)
 
-    def _get_home(self, home_id: str) -> Home:
-        return _home(
-            self._one("SELECT * FROM homes WHERE id = ?", (home_id,), f"no home {home_id!r}")
-        )
+    def _get_home(self, home_id: str, organisation_id: str | None = None) -> Home:
+        sql = self._by_id("homes", "id", organisation_id)
+        return _home(self._one(sql, (home_id, *_org(organisation_id)), f"no home {home_id!r}"))
 
-    async def list_homes(self) -> list[Home]:
-        rows = await self._run(
-            lambda: self._conn.execute("SELECT * FROM homes ORDER BY id").fetchall()
-        )
+    async def list_homes(self, organisation_id: str | None = None) -> list[Home]:
+        rows = await self._run(self._list, "homes", None, "id", organisation_id)
         return [_home(r) for r in rows]
 
     async def update_home(self, home_id: str, changes: dict[str, Any]) -> Home:
@@ -152,22 +193,36 @@ class SQLiteStore(
             )
         return resident
 
-    async def get_resident(self, resident_id: str) -> Resident:
-        return await self._run(self._get_resident, resident_id)
+    async def get_resident(self, resident_id: str, organisation_id: str | None = None) -> Resident:
+        return await self._run(self._get_resident, resident_id, organisation_id)
 
-    def _get_resident(self, resident_id: str) -> Resident:
-        sql = "SELECT * FROM residents WHERE id = ?"
-        return _resident(self._one(sql, (resident_id,), f"no resident {resident_id!r}"))
+    def _get_resident(self, resident_id: str, organisation_id: str | None = None) -> Resident:
+        sql = self._by_id("residents", "id", organisation_id)
+        params = (resident_id, *_org(organisation_id))
+        return _resident(self._one(sql, params, f"no resident {resident_id!r}"))
 
-    async def list_residents(self, home_id: str | None = None) -> list[Resident]:
-        rows = await self._run(self._list, "residents", home_id, "id")
+    async def list_residents(
+        self, home_id: str | None = None, organisation_id: str | None = None
+    ) -> list[Resident]:
+        rows = await self._run(self._list, "residents", home_id, "id", organisation_id)
         return [_resident(r) for r in rows]
 
-    def _list(self, table: str, home_id: str | None, order: str) -> list[sqlite3.Row]:
-        if home_id is None:
-            return self._conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
-        sql = f"SELECT * FROM {table} WHERE home_id = ? ORDER BY {order}"
-        return self._conn.execute(sql, (home_id,)).fetchall()
+    @staticmethod
+    def _by_id(table: str, key_col: str, organisation_id: str | None) -> str:
+        where = [f"{key_col} = ?", *in_organisation(table, organisation_id, "?")]
+        return f"SELECT * FROM {table} WHERE {' AND '.join(where)}"
+
+    def _list(
+        self, table: str, home_id: str | None, order: str, organisation_id: str | None = None
+    ) -> list[sqlite3.Row]:
+        where = in_organisation(table, organisation_id, "?")
+        params: list[Any] = list(_org(organisation_id))
+        if home_id is not None:
+            where.append("home_id = ?")
+            params.append(home_id)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT * FROM {table}{clause} ORDER BY {order}"
+        return self._conn.execute(sql, params).fetchall()
 
     async def update_resident(self, resident_id: str, changes: dict[str, Any]) -> Resident:
         cleaned = clean_changes("residents", changes)
@@ -233,15 +288,18 @@ class SQLiteStore(
         if row is not None:
             raise Conflict(source_conflict(device_id, row["id"]))
 
-    async def get_device(self, device_id: str) -> Device:
-        return await self._run(self._get_device, device_id)
+    async def get_device(self, device_id: str, organisation_id: str | None = None) -> Device:
+        return await self._run(self._get_device, device_id, organisation_id)
 
-    def _get_device(self, device_id: str) -> Device:
-        sql = "SELECT * FROM devices WHERE id = ?"
-        return _device(self._one(sql, (device_id,), f"no device {device_id!r}"))
+    def _get_device(self, device_id: str, organisation_id: str | None = None) -> Device:
+        sql = self._by_id("devices", "id", organisation_id)
+        params = (device_id, *_org(organisation_id))
+        return _device(self._one(sql, params, f"no device {device_id!r}"))
 
-    async def list_devices(self, home_id: str | None = None) -> list[Device]:
-        rows = await self._run(self._list, "devices", home_id, "id")
+    async def list_devices(
+        self, home_id: str | None = None, organisation_id: str | None = None
+    ) -> list[Device]:
+        rows = await self._run(self._list, "devices", home_id, "id", organisation_id)
         return [_device(r) for r in rows]
 
     async def list_device_sources(self) -> dict[str, str]:
@@ -311,15 +369,19 @@ class SQLiteStore(
             assert cur.lastrowid is not None
             return Contact(cur.lastrowid, home_id, name, phone, language, priority, sms_provider)
 
-    async def get_contact(self, contact_id: int) -> Contact:
-        return await self._run(self._get_contact, contact_id)
+    async def get_contact(self, contact_id: int, organisation_id: str | None = None) -> Contact:
+        return await self._run(self._get_contact, contact_id, organisation_id)
 
-    def _get_contact(self, contact_id: int) -> Contact:
-        sql = "SELECT * FROM contacts WHERE id = ?"
-        return _contact(self._one(sql, (contact_id,), f"no contact {contact_id}"))
+    def _get_contact(self, contact_id: int, organisation_id: str | None = None) -> Contact:
+        sql = self._by_id("contacts", "id", organisation_id)
+        params = (contact_id, *_org(organisation_id))
+        return _contact(self._one(sql, params, f"no contact {contact_id}"))
 
-    async def list_contacts(self, home_id: str | None = None) -> list[Contact]:
-        rows = await self._run(self._list, "contacts", home_id, "home_id, priority, id")
+    async def list_contacts(
+        self, home_id: str | None = None, organisation_id: str | None = None
+    ) -> list[Contact]:
+        order = "home_id, priority, id"
+        rows = await self._run(self._list, "contacts", home_id, order, organisation_id)
         return [_contact(r) for r in rows]
 
     async def update_contact(self, contact_id: int, changes: dict[str, Any]) -> Contact:
@@ -345,32 +407,36 @@ class SQLiteStore(
 
     def _create_user(self, user: User) -> User:
         user = replace(user, token_version=new_token_version())
+        check_account_scope(user.role, user.organisation_id)
         with self._tx() as conn:
             if self._exists("users", "username", user.username):
                 raise Conflict(f"user {user.username!r} already exists")
+            if user.organisation_id is not None:
+                self._check_organisation(user.organisation_id, f"user {user.username!r}")
             conn.execute(
-                "INSERT INTO users (username, password_hash, role, phone, token_version)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO users (username, password_hash, role, phone, token_version,"
+                " organisation_id) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     user.username,
                     user.password_hash,
                     user.role.value,
                     user.phone,
                     user.token_version,
+                    user.organisation_id,
                 ),
             )
         return user
 
-    async def get_user(self, username: str) -> User:
-        return await self._run(self._get_user, username)
+    async def get_user(self, username: str, organisation_id: str | None = None) -> User:
+        return await self._run(self._get_user, username, organisation_id)
 
-    def _get_user(self, username: str) -> User:
-        sql = "SELECT * FROM users WHERE username = ?"
-        return _user(self._one(sql, (username,), f"no user {username!r}"))
+    def _get_user(self, username: str, organisation_id: str | None = None) -> User:
+        sql = self._by_id("users", "username", organisation_id)
+        params = (username, *_org(organisation_id))
+        return _user(self._one(sql, params, f"no user {username!r}"))
 
-    async def list_users(self) -> list[User]:
-        sql = "SELECT * FROM users ORDER BY username"
-        rows = await self._run(lambda: self._conn.execute(sql).fetchall())
+    async def list_users(self, organisation_id: str | None = None) -> list[User]:
+        rows = await self._run(self._list, "users", None, "username", organisation_id)
         return [_user(r) for r in rows]
 
     async def update_user(self, username: str, changes: dict[str, Any]) -> User:
@@ -379,6 +445,7 @@ class SQLiteStore(
     def _update_user(self, username: str, changes: dict[str, Any]) -> User:
         with self._tx():
             current = self._get_user(username)
+            check_account_scope(Role(changes.get("role", current.role)), current.organisation_id)
             if revokes_tokens(current, changes):
                 changes = {**changes, "token_version": current.token_version + 1}
             self._update("users", "username", username, changes)
@@ -459,16 +526,18 @@ class SQLiteStore(
             )
             return AlertChange(self._get_alert(alert_id), created=event == "raised")
 
-    async def get_alert(self, alert_id: int) -> Alert:
-        return await self._run(self._get_alert, alert_id)
+    async def get_alert(self, alert_id: int, organisation_id: str | None = None) -> Alert:
+        return await self._run(self._get_alert, alert_id, organisation_id)
 
-    def _get_alert(self, alert_id: int) -> Alert:
-        sql = f"SELECT {ALERT_COLS} FROM alerts WHERE id = ?"
-        return _alert(self._one(sql, (alert_id,), f"no alert {alert_id}"))
+    def _get_alert(self, alert_id: int, organisation_id: str | None = None) -> Alert:
+        where = " AND ".join(["id = ?", *in_organisation("alerts", organisation_id, "?")])
+        sql = f"SELECT {ALERT_COLS} FROM alerts WHERE {where}"
+        params = (alert_id, *_org(organisation_id))
+        return _alert(self._one(sql, params, f"no alert {alert_id}"))
 
     async def list_alerts(self, flt: AlertFilter) -> list[Alert]:
-        where: list[str] = []
-        params: list[Any] = []
+        where = in_organisation("alerts", flt.organisation_id, "?")
+        params: list[Any] = list(_org(flt.organisation_id))
         if flt.status:
             where.append(f"status IN ({', '.join('?' for _ in flt.status)})")
             params.extend(AlertStatus(s).value for s in flt.status)

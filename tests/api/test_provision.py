@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from eldercare.cli import main
 from eldercare.provision import ProvisionError, provision
-from eldercare.store import Store
+from eldercare.store import Store, open_store
 
 TOML = """\
 [[homes]]
@@ -178,3 +179,39 @@ async def test_device_sources_from_toml_and_csv(store: Store, tmp_path: Path) ->
         "node": "h6-sos",
         "objects": {"red_button": "action"},
     }
+
+
+ORGANISATIONS_CSV = """\
+type,id,home_id,name,organisation_id
+home,h8,,Wu home,bee
+home,h9,,Ma home,
+resident,h9-r1,h9,Ma Li,
+"""
+
+
+def test_homes_go_to_the_organisation_they_or_the_command_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tenancy: a row's organisation_id, else --organisation, else the default one;
+    an unknown organisation, or a home moving to another, is a problem of its line."""
+    monkeypatch.setenv("ELDERCARE_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    path = tmp_path / "centres.csv"
+    path.write_text(ORGANISATIONS_CSV)
+    assert main(["provision", str(path)]) == 1
+    assert "line 2: home h8: organisation_id: no organisation bee" in capsys.readouterr().err
+    assert main(["organisations", "add", "bee", "Centre Bee"]) == 0
+    assert main(["organisations", "add", "cee", "Centre Cee"]) == 0
+    assert main(["provision", "--organisation", "cee", str(path)]) == 0
+    assert "3 created" in capsys.readouterr().out
+
+    async def homes() -> dict[str, str]:
+        store = await open_store(f"sqlite:///{tmp_path}/cli.db")
+        try:
+            return {h.id: h.organisation_id for h in await store.list_homes()}
+        finally:
+            await store.close()
+
+    assert asyncio.run(homes()) == {"h8": "bee", "h9": "cee"}
+    assert main(["provision", str(path)]) == 1  # h9 would move to the default centre
+    err = capsys.readouterr().err
+    assert "line 3: home h9: organisation_id: home h9 belongs to organisation cee" in err

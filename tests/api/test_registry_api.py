@@ -32,6 +32,7 @@ async def test_home_crud(client: httpx.AsyncClient, supervisor: dict[str, str]) 
         "address": "7 Elm",
         "timezone": "Europe/Berlin",
         "rules": {},
+        "organisation_id": "default",  # the creator's care centre
     }
     changed = await client.patch(
         "/api/v1/homes/home-7", json={"timezone": "Asia/Tokyo"}, headers=supervisor
@@ -198,7 +199,12 @@ async def test_admin_manages_accounts(client: httpx.AsyncClient, token_for: Toke
     }
     created = await client.post("/api/v1/users", json=body, headers=admin)
     assert created.status_code == 201
-    assert created.json() == {"username": "nurse.li", "role": "operator", "phone": "+8613700000000"}
+    assert created.json() == {
+        "username": "nurse.li",
+        "role": "operator",
+        "phone": "+8613700000000",
+        "organisation_id": "default",  # the creating admin's care centre
+    }
     assert (await login(client, "nurse.li", PASSWORD)).status_code == 200
     listed = (await client.get("/api/v1/users", headers=admin)).json()
     assert "nurse.li" in [u["username"] for u in listed]

@@ -12,11 +12,13 @@ import pytest
 
 from dashboard_api.app import create_app
 from dashboard_api.context import AppContext
-from eldercare.domain import Role, User
+from eldercare.domain import DEFAULT_ORGANISATION, Role, User
 from eldercare.store import Store
 from tests.api.conftest import PASSWORD, SECRET, TokenFor
 
 OP, SUP, ADMIN, TWILIO = "operator", "supervisor", "admin", "twilio"
+PLATFORM = "platform"
+"""An admin of no organisation (tenancy: manages the care centres)."""
 PUBLIC = {
     ("POST", "/api/v1/auth/token"),
     ("GET", "/healthz"),
@@ -60,6 +62,8 @@ ROLES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/users/{username}"): ADMIN,
     ("POST", "/api/v1/users/{username}/unlock"): ADMIN,
     ("POST", "/api/v1/users/{username}/revoke"): ADMIN,
+    ("GET", "/api/v1/organisations"): PLATFORM,
+    ("POST", "/api/v1/organisations"): PLATFORM,
     ("POST", "/api/v1/auth/renew"): OP,
     ("POST", "/api/v1/auth/logout"): OP,
     ("GET", "/api/v1/reports/response"): SUP,
@@ -74,7 +78,7 @@ ROLES: dict[tuple[str, str], str] = {
     ("POST", "/tencent/sms/reply/{token}"): TWILIO,
     ("POST", "/twilio/voice/keypress"): TWILIO,
 }
-BELOW = {SUP: Role.OPERATOR, ADMIN: Role.SUPERVISOR}
+BELOW = {SUP: Role.OPERATOR, ADMIN: Role.SUPERVISOR, PLATFORM: Role.ADMIN}
 SAMPLE = {
     "alert_id": "1",
     "home_id": "h1",
@@ -101,12 +105,20 @@ def _routes(ctx: AppContext) -> set[tuple[str, str]]:
 def token_for(store: Store, hashes: dict[str, str]) -> TokenFor:
     """Like conftest's, but signs the token with the test key instead of logging in
     (argon2 per test would make this matrix slow); test_auth.py covers logging in."""
-    made: dict[Role, int] = {}
+    made: dict[str, int] = {}
 
-    async def make(role: Role) -> dict[str, str]:
-        username = f"{role.value}-user"
+    async def make(role: Role | str) -> dict[str, str]:
+        username = f"{role}-user"
         if role not in made:
-            user = await store.create_user(User(username, hashes[PASSWORD], role))
+            platform = role == PLATFORM
+            user = await store.create_user(
+                User(
+                    username,
+                    hashes[PASSWORD],
+                    Role.ADMIN if platform else Role(role),
+                    organisation_id=None if platform else DEFAULT_ORGANISATION,
+                )
+            )
             made[role] = user.token_version
         claims = {"sub": username, "ver": made[role], "sid": "s1", "exp": int(time.time()) + 600}
         return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
@@ -161,7 +173,7 @@ async def test_the_endpoint_role_gets_through(
 ) -> None:
     if (method, path) not in _routes(ctx):
         pytest.fail(f"{method} {path} is listed (CONTRACT.md §3) but not served")
-    headers = await token_for(Role(ROLES[(method, path)]))
+    headers = await token_for(ROLES[(method, path)])
     response = await client.request(method, _url(path), headers=headers, json={})
     assert response.status_code not in (401, 403), response.text
     assert response.status_code < 500, response.text

@@ -132,3 +132,23 @@ async def test_console_times_say_their_zone(tmp_path: Path) -> None:
     logged = [ln for ln in out.read_text().splitlines() if " INFO " in ln or " WARNING " in ln]
     assert logged
     assert all(re.match(r"\d\d:\d\d:\d\d UTC (INFO|WARNING) ", ln) for ln in logged), logged[:3]
+
+
+def test_users_add_names_the_care_centre(tmp_path: Path) -> None:
+    """Tenancy: an account of another organisation (which must exist), or a platform admin."""
+    stdin = "Kettle-Harbour-4471\n"
+    unknown = _eldercare("users", "add", "li", "--organisation", "bee", "--password-stdin",
+                         cwd=tmp_path, stdin=stdin)  # fmt: skip
+    assert unknown.returncode == 1
+    assert "organisation 'bee', which does not exist" in unknown.stderr
+    assert _eldercare("organisations", "add", "bee", "Centre Bee", cwd=tmp_path).returncode == 0
+    added = _eldercare("users", "add", "li", "--organisation", "bee", "--password-stdin",
+                       cwd=tmp_path, stdin=stdin)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    wrong = _eldercare("users", "add", "x", "--platform", "--password-stdin",
+                       cwd=tmp_path, stdin=stdin)  # fmt: skip
+    assert wrong.returncode == 2
+    assert "--role admin only" in wrong.stderr
+    root = _eldercare("users", "add", "root", "--role", "admin", "--platform",
+                      "--password-stdin", cwd=tmp_path, stdin=stdin)  # fmt: skip
+    assert root.returncode == 0, root.stderr
