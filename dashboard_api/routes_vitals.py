@@ -1,4 +1,5 @@
-"""Vital-sign history of a resident: min / avg / max per time bucket."""
+"""Vital-sign history of a resident: min / avg / max per time bucket (whole-minute
+buckets from the store's per-minute rollups, see eldercare/store/_vitals_sql.py)."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -69,7 +70,9 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     ) -> VitalsRead:
         """From the bed bands assigned to the resident. Buckets line up with the
         Unix epoch (a 1-minute bucket starts on the minute); buckets without a
-        measurement are left out, so gaps show as gaps. At most 10,000 buckets."""
+        measurement are left out, so gaps show as gaps. At most 10,000 buckets.
+        Buckets of whole minutes come from the per-minute rollups the intake keeps
+        (the same figures as from the readings)."""
         resident = await ctx.store.get_resident(resident_id)
         bucket_s = parse_bucket(bucket)
         to = _aware(end) if end is not None else ctx.clock.now()
