@@ -60,11 +60,11 @@ class PostgresApi(PostgresBase):
             "end": spans.end,
         }
         async with self._tx() as conn:
-            rows = await _rows(conn, _VITALS_SQL[query.metric], params)
-        return [
-            VitalsBucket(r["bucket"], int(r["n"]), float(r["lo"]), float(r["mean"]), float(r["hi"]))
-            for r in rows
-        ]
+            # Tuples in binary: a day of 1,440 buckets parsed as text into dicts cost
+            # more than the query.
+            cur = await conn.execute(_VITALS_SQL[query.metric], params, binary=True)
+            rows = await cur.fetchall()
+        return [VitalsBucket(b, int(n), lo, mean, hi) for b, n, lo, mean, hi in rows]
 
     async def backfill_vitals(
         self, start: datetime | None = None, end: datetime | None = None
