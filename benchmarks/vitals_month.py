@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -95,7 +96,7 @@ def pick(
     return found
 
 
-async def registry(conn: psycopg.AsyncConnection[object], residents: int) -> None:
+async def registry(conn: psycopg.AsyncConnection[tuple[Any, ...]], residents: int) -> None:
     gen = "FROM generate_series(0, %(n)s - 1) i"
     for table, values in (
         ("homes (id, name, timezone)", "'h' || i, 'Home ' || i, 'Asia/Shanghai'"),
@@ -143,7 +144,7 @@ def _rate(rows: int, began: float) -> str:
     return f"{rows:,} rows in {took:.0f} s ({rows / max(took, 1e-9):,.0f}/s)"
 
 
-async def _without_indexes(conn: psycopg.AsyncConnection[object], table: str) -> list[str]:
+async def _without_indexes(conn: psycopg.AsyncConnection[tuple[Any, ...]], table: str) -> list[str]:
     """Drop the table's indexes for a bulk load; returns their definitions (the
     migration's) to build them again after, in one sorted pass each."""
     cur = await conn.execute(
@@ -155,7 +156,7 @@ async def _without_indexes(conn: psycopg.AsyncConnection[object], table: str) ->
     return [str(definition) for _, definition in found]
 
 
-async def _build(conn: psycopg.AsyncConnection[object], definitions: list[str]) -> None:
+async def _build(conn: psycopg.AsyncConnection[tuple[Any, ...]], definitions: list[str]) -> None:
     began = time.monotonic()
     await conn.execute("SET maintenance_work_mem = '1GB'")
     for definition in definitions:
@@ -429,9 +430,9 @@ async def main() -> None:
     print("| query | buckets | warm p50 / p95 / p99 | cold p50 / p95 / p99 | first cold |")
     print("|---|---|---|---|---|")
     for row in rows:
-        cold = _ms(row.cold) if row.cold else "-"
+        cold_ms = _ms(row.cold) if row.cold else "-"
         first = f"{row.cold[0] * 1000:.1f}" if row.cold else "-"
-        print(f"| {row.what} | {row.buckets} | {_ms(row.warm)} | {cold} | {first} |")
+        print(f"| {row.what} | {row.buckets} | {_ms(row.warm)} | {cold_ms} | {first} |")
     print(f"\n(run took {time.monotonic() - began_run:.0f} s)")
 
 

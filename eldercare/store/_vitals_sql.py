@@ -47,8 +47,11 @@ SELECT device_id, minute, count(hr), sum(hr), min(hr), max(hr), count(rr), sum(r
 FROM (SELECT s.device_id, {minute} AS minute, {hr} AS hr, {rr} AS rr FROM {source} s) v
 WHERE hr IS NOT NULL OR rr IS NOT NULL
 GROUP BY device_id, minute
+ORDER BY device_id, minute
 """
-"""Per (device, minute) of ``{source}`` (columns device_id, ts, fields): the rollup row."""
+"""Per (device, minute) of ``{source}`` (columns device_id, ts, fields): the rollup row.
+In key order, so two batches upserting the same minutes lock them in the same
+order (no deadlock between gateway instances)."""
 
 
 def _add(metric: str) -> str:
