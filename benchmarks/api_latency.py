@@ -19,36 +19,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import socket
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import psycopg
-import uvicorn
 
-from alerts.events import AlertBus
-from alerts.service import AlertService
-from dashboard_api.app import create_app
-from dashboard_api.context import AppContext
-from eldercare.clock import WallClock
-from eldercare.domain import Role, User
+from benchmarks._api import api_client
 from eldercare.localservers import start_postgres, stop_postgres
-from eldercare.metrics import Metrics
-from eldercare.passwords import hash_password
-from eldercare.settings import Settings
 from eldercare.store import Store, open_store
 
 END = datetime(2026, 1, 31, tzinfo=UTC)
-PASSWORD = "bench-password"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _percentiles(samples: list[float]) -> str:
@@ -121,73 +102,44 @@ async def load(url: str, residents: int, days: int, interval: int, alerts: int) 
 
 
 async def measure(store: Store, residents: int, days: int, queries: int) -> None:
-    await store.create_user(User("bench", hash_password(PASSWORD), Role.OPERATOR))
-    settings = Settings(secret_key="bench-secret-key-0123456789-abcdefgh")
-    clock, bus, metrics = WallClock(), AlertBus(), Metrics()
-    alerts = AlertService(
-        store, clock, bus, metrics,
-        response_window_s=600, default_timezone="Asia/Shanghai", care_centre_phone="+86571",
-    )  # fmt: skip
-
-    async def ready() -> dict[str, bool]:
-        return {"store": True}
-
-    app = create_app(AppContext(settings, store, alerts, bus, clock, metrics, ready, lambda: None))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, port=port, log_level="warning", lifespan="off", access_log=False)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn has no started event)
-        await asyncio.sleep(0.05)
     rng = random.Random(1)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            token = (
-                await http.post(
-                    "/api/v1/auth/token", data={"username": "bench", "password": PASSWORD}
-                )
-            ).json()["access_token"]
-            http.headers["Authorization"] = f"Bearer {token}"
+    async with api_client(store) as http:
 
-            async def timed(path: str, params: dict[str, str]) -> float:
-                began = time.perf_counter()
-                response = await http.get(path, params=params)
-                elapsed = time.perf_counter() - began
-                response.raise_for_status()
-                return elapsed
+        async def timed(path: str, params: dict[str, str]) -> float:
+            began = time.perf_counter()
+            response = await http.get(path, params=params)
+            elapsed = time.perf_counter() - began
+            response.raise_for_status()
+            return elapsed
 
-            for name, params in [
-                ("alerts, newest 50", {}),
-                ("alerts, open only", {"status": "open,acknowledged,dispatched,on_site"}),
-            ]:
-                await timed("/api/v1/alerts", params)  # warm
-                samples = [await timed("/api/v1/alerts", params) for _ in range(queries)]
-                print(f"GET /api/v1/alerts ({name}): {_percentiles(samples)}")
-            samples = []
-            points = 0
-            for _ in range(queries):
-                r = rng.randrange(residents)
-                day = rng.randrange(days)
-                frm = END - timedelta(days=day + 1)
-                params = {
-                    "metric": rng.choice(["hr", "rr"]),
-                    "from": frm.isoformat(),
-                    "to": (frm + timedelta(hours=24)).isoformat(),
-                    "bucket": "1m",
-                }
-                began = time.perf_counter()
-                response = await http.get(f"/api/v1/residents/r{r}/vitals", params=params)
-                samples.append(time.perf_counter() - began)
-                response.raise_for_status()
-                points = len(response.json()["buckets"])
-            print(
-                f"GET /api/v1/residents/{{id}}/vitals (24 h, 1 min buckets, {points} buckets): "
-                f"{_percentiles(samples)}"
-            )
-    finally:
-        server.should_exit = True
-        await task
+        for name, params in [
+            ("alerts, newest 50", {}),
+            ("alerts, open only", {"status": "open,acknowledged,dispatched,on_site"}),
+        ]:
+            await timed("/api/v1/alerts", params)  # warm
+            samples = [await timed("/api/v1/alerts", params) for _ in range(queries)]
+            print(f"GET /api/v1/alerts ({name}): {_percentiles(samples)}")
+        samples = []
+        points = 0
+        for _ in range(queries):
+            r = rng.randrange(residents)
+            day = rng.randrange(days)
+            frm = END - timedelta(days=day + 1)
+            params = {
+                "metric": rng.choice(["hr", "rr"]),
+                "from": frm.isoformat(),
+                "to": (frm + timedelta(hours=24)).isoformat(),
+                "bucket": "1m",
+            }
+            began = time.perf_counter()
+            response = await http.get(f"/api/v1/residents/r{r}/vitals", params=params)
+            samples.append(time.perf_counter() - began)
+            response.raise_for_status()
+            points = len(response.json()["buckets"])
+        print(
+            f"GET /api/v1/residents/{{id}}/vitals (24 h, 1 min buckets, {points} buckets): "
+            f"{_percentiles(samples)}"
+        )
 
 
 async def main() -> None:

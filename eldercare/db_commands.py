@@ -1,15 +1,17 @@
-"""``eldercare db backup | restore | prune`` (``db migrate`` stays in cli.py)."""
+"""``eldercare db backup | restore | prune | backfill-vitals`` (``db migrate`` stays
+in cli.py)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eldercare.settings import Settings
 
-COMMANDS = ("backup", "restore", "prune")
+COMMANDS = ("backup", "restore", "prune", "backfill-vitals")
 
 
 def add_parsers(dbsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,9 +38,20 @@ def add_parsers(dbsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="drop readings and dead letters past their retention age now",
         description="What the service does at start and every ELDERCARE_RETENTION_EVERY "
         "seconds: readings older than ELDERCARE_RETENTION_DAYS (TimescaleDB: drop_chunks, "
-        "whole daily chunks), dead letters older than ELDERCARE_DEAD_LETTER_RETENTION_DAYS.",
+        "whole daily chunks), vitals rollups older than ELDERCARE_VITALS_ROLLUP_RETENTION_DAYS "
+        "(weekly chunks), dead letters older than ELDERCARE_DEAD_LETTER_RETENTION_DAYS.",
     )
     p.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+    p = dbsub.add_parser(
+        "backfill-vitals",
+        help="count the per-minute vitals rollups of readings stored before migration 0015",
+        description="Once after upgrading a store that has readings: recounts the per-minute "
+        "rollups the vitals history is served from, from the readings, an hour per "
+        "transaction (intake waits at most that hour). Safe while the service runs and to "
+        "run again (a minute's rollup becomes what its readings give).",
+    )
+    p.add_argument("--from", dest="start", type=_utc, help="RFC 3339; default: oldest reading")
+    p.add_argument("--to", dest="end", type=_utc, help="RFC 3339, excluded; default: all")
 
 
 def main(settings: Settings, args: argparse.Namespace) -> int:
@@ -54,6 +67,8 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
             return asyncio.run(_migrate_after_restore(settings))
         if args.db_command == "prune":
             return asyncio.run(_prune(settings, args.dry_run))
+        if args.db_command == "backfill-vitals":
+            return asyncio.run(_backfill_vitals(settings, args.start, args.end))
     except (BackupError, StoreError) as exc:
         print(f"eldercare db {args.db_command}: {exc}", file=sys.stderr)
         return 1
@@ -70,6 +85,27 @@ async def _migrate_after_restore(settings: Settings) -> int:
         await store.close()
     if applied:
         print(f"migrated the restored schema: {', '.join(applied)}")
+    return 0
+
+
+def _utc(text: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time") from exc
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+
+async def _backfill_vitals(settings: Settings, start: datetime | None, end: datetime | None) -> int:
+    from eldercare.store import open_store
+
+    store = await open_store(settings.database_url)
+    try:
+        await store.migrate()
+        written = await store.backfill_vitals(start, end)
+    finally:
+        await store.close()
+    print(f"vitals rollups backfilled: {written} device-minutes written")
     return 0
 
 

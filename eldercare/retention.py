@@ -1,4 +1,5 @@
-"""Retention: readings and dead letters older than their configured age are removed.
+"""Retention: readings, vitals rollups and dead letters older than their configured
+age are removed.
 
 TimescaleDB's Apache edition has no retention policies, so the service runs
 ``drop_chunks`` itself (``Store.prune``): ``RetentionLoop`` prunes at start and
@@ -35,16 +36,31 @@ class RetentionPolicy:
     dead_letter_days: float
     """0 = dead letters are kept for ever"""
     every_s: float = 3600.0
+    rollup_days: float = 800.0
+    """0 = the per-minute vitals rollups are kept for ever; never less than readings_days"""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetentionPolicy:
         return cls(
-            settings.retention_days, settings.dead_letter_retention_days, settings.retention_every
+            settings.retention_days,
+            settings.dead_letter_retention_days,
+            settings.retention_every,
+            settings.vitals_rollup_retention_days,
         )
+
+    @property
+    def rollups_kept_days(self) -> float:
+        """The rollups' age limit in force: the longer of the two, 0 if either keeps all."""
+        if self.rollup_days <= 0 or self.readings_days <= 0:
+            return 0.0
+        return max(self.rollup_days, self.readings_days)
 
     def cutoffs(self, now: datetime) -> tuple[datetime | None, datetime | None]:
         """(readings before, dead letters before) at ``now``; None = keep that table."""
         return (_before(now, self.readings_days), _before(now, self.dead_letter_days))
+
+    def rollups_cutoff(self, now: datetime) -> datetime | None:
+        return _before(now, self.rollups_kept_days)
 
 
 def _before(now: datetime, days: float) -> datetime | None:
@@ -55,7 +71,12 @@ async def prune_once(
     store: Store, policy: RetentionPolicy, now: datetime, *, dry_run: bool = False
 ) -> PruneResult:
     readings_before, dead_letters_before = policy.cutoffs(now)
-    return await store.prune(readings_before, dead_letters_before, dry_run=dry_run)
+    return await store.prune(
+        readings_before,
+        dead_letters_before,
+        rollups_before=policy.rollups_cutoff(now),
+        dry_run=dry_run,
+    )
 
 
 def describe(result: PruneResult, policy: RetentionPolicy, *, dry_run: bool = False) -> str:
@@ -81,7 +102,18 @@ def describe(result: PruneResult, policy: RetentionPolicy, *, dry_run: bool = Fa
             f"dead letters older than {policy.dead_letter_days:g} days:"
             f" {result.dead_letters} {would}deleted"
         )
-    return f"{readings}; {dead}"
+    return f"{readings}; {_describe_rollups(result, policy, would)}; {dead}"
+
+
+def _describe_rollups(result: PruneResult, policy: RetentionPolicy, would: str) -> str:
+    days = policy.rollups_kept_days
+    if days <= 0:
+        return "vitals rollups kept for ever"
+    if result.rollup_rows is None:
+        n = len(result.rollup_chunks)
+        chunks = f"{n} chunk{'' if n == 1 else 's'}"
+        return f"vitals rollups older than {days:g} days: {chunks} {would}dropped"
+    return f"vitals rollups older than {days:g} days: {result.rollup_rows} {would}deleted"
 
 
 class RetentionLoop:
@@ -131,6 +163,9 @@ class RetentionLoop:
         self.metrics.inc("eldercare_retention_runs_total")
         self.metrics.inc("eldercare_retention_chunks_dropped_total", len(result.readings_chunks))
         self.metrics.inc("eldercare_retention_readings_deleted_total", result.readings_rows or 0)
+        self.metrics.inc(
+            "eldercare_retention_rollup_chunks_dropped_total", len(result.rollup_chunks)
+        )
         self.metrics.inc("eldercare_retention_dead_letters_deleted_total", result.dead_letters)
 
     async def run(self, poll_s: float = 60.0) -> None:

@@ -145,6 +145,9 @@ class Settings:
     """Dead letters older than this many days are deleted (0 = kept for ever)."""
     retention_every: float = 3600.0
     """Seconds between two retention runs of the service (the first runs at start)."""
+    vitals_rollup_retention_days: float = 800.0
+    """Per-minute vitals rollups older than this many days are dropped (0 = kept for
+    ever); never before the readings (ELDERCARE_RETENTION_DAYS) they summarise."""
 
     @classmethod
     def load(
@@ -221,9 +224,14 @@ class Settings:
             )
         if self.dead_letter_max_payload < 0:
             raise SettingsError("ELDERCARE_DEAD_LETTER_MAX_PAYLOAD must not be negative")
-        if self.retention_days < 0 or self.dead_letter_retention_days < 0:
+        if (
+            self.retention_days < 0
+            or self.dead_letter_retention_days < 0
+            or self.vitals_rollup_retention_days < 0
+        ):
             raise SettingsError(
-                "ELDERCARE_RETENTION_DAYS and ELDERCARE_DEAD_LETTER_RETENTION_DAYS must be"
+                "ELDERCARE_RETENTION_DAYS, ELDERCARE_DEAD_LETTER_RETENTION_DAYS and"
+                " ELDERCARE_VITALS_ROLLUP_RETENTION_DAYS must be"
                 " 0 (keep for ever) or a positive number of days"
             )
         if self.retention_every <= 0:

@@ -48,6 +48,7 @@ from eldercare.store._common import (
     require_aware,
     unique_in_batch,
 )
+from eldercare.store._vitals_sql import Dialect, rollup_upsert
 from eldercare.store.base import (
     Conflict,
     LivenessUpdate,
@@ -260,6 +261,29 @@ INSERT_READINGS = (
 """New readings from ``{source}`` (same columns as ``readings_in``); a reading whose
 time the gateway assigned is a redelivery if its device has its seq near that time."""
 
+
+def _pg_value(alias: str, metric: str) -> str:
+    return (
+        f"CASE WHEN jsonb_typeof({alias}.fields->'{metric}') = 'number'"
+        f" THEN ({alias}.fields->>'{metric}')::float8 END"
+    )
+
+
+PG_VITALS = Dialect(
+    # time_bucket's default origin is on a minute; the explicit one is the epoch.
+    minute="time_bucket(INTERVAL '1 minute', s.ts)",
+    bucket="time_bucket({b}, p.t, TIMESTAMPTZ '1970-01-01 00:00:00+00')",
+    value=_pg_value,
+    param=lambda name: f"%({name})s",
+)
+
+
+INSERT_AND_ROLL_UP = (
+    "WITH ins AS (" + INSERT_READINGS + " RETURNING device_id, ts, fields),"
+    " rolled AS (" + rollup_upsert(PG_VITALS, "ins") + ") SELECT count(*) AS n FROM ins"
+)
+"""The readings and, in the same statement, the rollups of those actually inserted."""
+
 UNNEST_READINGS = (
     "(SELECT * FROM unnest(%(h)s::text[], %(d)s::text[], %(k)s::text[], %(t)s::timestamptz[],"
     " %(r)s::timestamptz[], %(s)s::bigint[], %(b)s::float8[], %(f)s::text[], %(a)s::boolean[])"
@@ -295,6 +319,11 @@ def _copy_line(r: Reading) -> str:
         f"{_copy_text(r.home_id)}\t{_copy_text(r.device_id)}\t{r.kind.value}\t{ts}"
         f"\t{received}\t{seq}\t{battery}\t{fields}\t{'t' if r.ts_assigned else 'f'}\n"
     )
+
+
+async def _inserted(conn: Conn, query: str, params: dict[str, object]) -> int:
+    row = await _row(conn, query, params)
+    return 0 if row is None else int(row["n"])
 
 
 async def _configure(conn: Conn) -> None:
@@ -430,10 +459,9 @@ class PostgresBase:
         if len(batch) <= SMALL_BATCH:
             # An SOS in the gateway's fast lane: one statement, not COPY + INSERT.
             async with self._auto() as conn:
-                cur = await conn.execute(
-                    INSERT_READINGS.format(source=UNNEST_READINGS), _unnest_params(batch)
+                return await _inserted(
+                    conn, INSERT_AND_ROLL_UP.format(source=UNNEST_READINGS), _unnest_params(batch)
                 )
-                return cur.rowcount
         async with self._tx() as conn:
             copy_sql = (
                 "COPY readings_in (home_id, device_id, kind, ts, received_at, seq, battery,"
@@ -445,10 +473,9 @@ class PostgresBase:
                         await asyncio.sleep(0)  # ~10 ms of row building per chunk
                     chunk = batch[start : start + COPY_CHUNK]
                     await copy.write("".join(map(_copy_line, chunk)))
-            cur = await conn.execute(
-                INSERT_READINGS.format(source="readings_in"), {"w": ASSIGNED_TS_WINDOW}
+            return await _inserted(
+                conn, INSERT_AND_ROLL_UP.format(source="readings_in"), {"w": ASSIGNED_TS_WINDOW}
             )
-            return cur.rowcount
 
     async def count_readings(self, device_id: str | None = None) -> int:
         async with self._tx() as conn:

@@ -1,6 +1,6 @@
-"""TimescaleDB backend, retention: ``drop_chunks`` on the readings hypertable (the
-Apache edition has no retention policies, so the service calls it itself) and a
-DELETE of old dead letters."""
+"""TimescaleDB backend, retention: ``drop_chunks`` on the readings and vitals
+rollup hypertables (the Apache edition has no retention policies, so the service
+calls it itself) and a DELETE of old dead letters."""
 
 from __future__ import annotations
 
@@ -18,18 +18,11 @@ class PostgresRetention(PostgresBase):
         readings_before: datetime | None,
         dead_letters_before: datetime | None,
         *,
+        rollups_before: datetime | None = None,
         dry_run: bool = False,
     ) -> PruneResult:
-        chunks: list[str] = []
-        if readings_before is not None:
-            function = "show_chunks" if dry_run else "drop_chunks"
-            async with self._auto() as conn:
-                rows = await _rows(
-                    conn,
-                    f"SELECT {function}('readings', older_than => %s)::text AS chunk",
-                    (require_aware(readings_before),),
-                )
-            chunks = [str(r["chunk"]) for r in rows]
+        chunks = await self._drop_chunks("readings", readings_before, dry_run)
+        rollup_chunks = await self._drop_chunks("vitals_minute", rollups_before, dry_run)
         dead = 0
         if dead_letters_before is not None:
             cutoff = (require_aware(dead_letters_before),)
@@ -40,4 +33,16 @@ class PostgresRetention(PostgresBase):
                 else:
                     cur = await conn.execute(DELETE_DEAD_LETTERS_SQL.replace("?", "%s"), cutoff)
                     dead = cur.rowcount
-        return PruneResult(chunks, None, dead)
+        return PruneResult(chunks, None, dead, rollup_chunks, None)
+
+    async def _drop_chunks(self, table: str, before: datetime | None, dry_run: bool) -> list[str]:
+        if before is None:
+            return []
+        function = "show_chunks" if dry_run else "drop_chunks"
+        async with self._auto() as conn:
+            rows = await _rows(
+                conn,
+                f"SELECT {function}('{table}', older_than => %s)::text AS chunk",
+                (require_aware(before),),
+            )
+        return [str(r["chunk"]) for r in rows]

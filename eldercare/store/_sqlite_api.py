@@ -1,4 +1,6 @@
-"""SQLite backend, API half: vitals buckets, latest vitals, open-alert counts.
+"""SQLite backend, API half: vitals buckets (from the per-minute rollups where
+the bucket allows, see ``_vitals_sql``), their backfill, latest vitals,
+open-alert counts.
 
 Buckets are computed in SQL on the epoch seconds of the text timestamps
 (``strftime('%s', ts)``), the same alignment as ``time_bucket`` with a Unix
@@ -11,8 +13,18 @@ import json
 from datetime import UTC, datetime
 
 from eldercare.domain import Severity
-from eldercare.store._sqlite_base import SQLiteBase, _dt, _ts
+from eldercare.store._sqlite_base import SQLITE_VITALS, SQLiteBase, _dt, _ts
+from eldercare.store._vitals_sql import (
+    MINUTE,
+    VitalsSpans,
+    backfill_sql,
+    backfill_steps,
+    vitals_sql,
+)
 from eldercare.store.base import VITAL_METRICS, LatestVitals, VitalsBucket, VitalsQuery
+
+_VITALS_SQL = {metric: vitals_sql(SQLITE_VITALS, metric) for metric in VITAL_METRICS}
+_BACKFILL_SQL = backfill_sql(SQLITE_VITALS)
 
 
 def _opt_float(value: object) -> float | None:
@@ -20,27 +32,21 @@ def _opt_float(value: object) -> float | None:
 
 
 class SQLiteApi(SQLiteBase):
-    async def vitals_buckets(self, query: VitalsQuery) -> list[VitalsBucket]:
+    async def vitals_buckets(
+        self, query: VitalsQuery, *, rollups: bool = True
+    ) -> list[VitalsBucket]:
         if query.metric not in VITAL_METRICS:
             raise ValueError(f"metric must be one of {', '.join(VITAL_METRICS)}")
-        bucket = max(int(query.bucket_s), 1)
-        path = f"$.{query.metric}"
-        sql = (
-            "SELECT (CAST(strftime('%s', r.ts) AS INTEGER) / :b) * :b AS bucket,"
-            " count(*) AS n, min(v) AS lo, avg(v) AS mean, max(v) AS hi"
-            " FROM (SELECT r.ts AS ts, json_extract(r.fields, :path) AS v FROM readings r"
-            "  WHERE r.device_id IN (SELECT id FROM devices WHERE resident_id = :rid"
-            "   AND kind = 'bed_band') AND r.ts >= :start AND r.ts < :end) r"
-            " WHERE typeof(v) IN ('integer', 'real')"
-            " GROUP BY bucket ORDER BY bucket"
-        )
+        spans = VitalsSpans.of(query, rollups=rollups)
         params = {
-            "b": bucket,
-            "path": path,
+            "b": max(int(query.bucket_s), 1),
             "rid": query.resident_id,
-            "start": _ts(query.start),
-            "end": _ts(query.end),
+            "start": _ts(spans.start),
+            "mstart": _ts(spans.mstart),
+            "mend": _ts(spans.mend),
+            "end": _ts(spans.end),
         }
+        sql = _VITALS_SQL[query.metric]
         rows = await self._run(lambda: self._conn.execute(sql, params).fetchall())
         return [
             VitalsBucket(
@@ -52,6 +58,21 @@ class SQLiteApi(SQLiteBase):
             )
             for r in rows
         ]
+
+    async def backfill_vitals(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> int:
+        return await self._run(self._backfill_vitals, start, end)
+
+    def _backfill_vitals(self, start: datetime | None, end: datetime | None) -> int:
+        row = self._conn.execute("SELECT min(ts) AS lo, max(ts) AS hi FROM readings").fetchone()
+        if row is None or row["lo"] is None:
+            return 0
+        written = 0
+        for a, z in backfill_steps(start or _dt(row["lo"]), end or _dt(row["hi"]) + MINUTE):
+            with self._tx() as conn:  # BEGIN IMMEDIATE: intake waits for this hour
+                written += conn.execute(_BACKFILL_SQL, {"a": _ts(a), "z": _ts(z)}).rowcount
+        return written
 
     async def latest_vitals(self, home_id: str) -> list[LatestVitals]:
         return await self._run(self._latest_vitals, home_id)

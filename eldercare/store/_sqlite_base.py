@@ -44,6 +44,7 @@ from eldercare.store._common import (
     require_aware,
     unique_in_batch,
 )
+from eldercare.store._vitals_sql import Dialect, rollup_upsert
 from eldercare.store.base import (
     Conflict,
     LivenessUpdate,
@@ -59,6 +60,35 @@ ALERT_COLS = (
     "id, home_id, subject, kind, severity, status, raised_at, last_seen_at, response_deadline,"
     " count, message, device_id, resident_id, responder, outcome, updated_at, organisation_id"
 )
+
+
+INSERT_READING = (
+    "INSERT OR IGNORE INTO readings"
+    " (home_id, device_id, kind, ts, received_at, seq, battery, fields)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _sqlite_value(alias: str, metric: str) -> str:
+    # REAL (* 1.0), so that a sum of integers divides as floats
+    return (
+        f"CASE WHEN json_type({alias}.fields, '$.{metric}') IN ('integer', 'real')"
+        f" THEN json_extract({alias}.fields, '$.{metric}') * 1.0 END"
+    )
+
+
+SQLITE_VITALS = Dialect(
+    minute="strftime('%Y-%m-%dT%H:%M:00.000000+00:00', s.ts)",
+    bucket="(CAST(strftime('%s', p.t) AS INTEGER) / {b}) * {b}",
+    value=_sqlite_value,
+    param=lambda name: f":{name}",
+)
+
+ROLL_UP_INSERTED = rollup_upsert(
+    SQLITE_VITALS,
+    "(SELECT device_id, ts, fields FROM readings WHERE rowid IN (SELECT value FROM json_each(?)))",
+)
+"""The rollups of the readings just inserted (their rowids as a JSON array)."""
 
 
 def _ts(dt: datetime) -> str:
@@ -347,14 +377,14 @@ class SQLiteBase:
                         _json(r.fields),
                     )
                 )
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO readings"
-                " (home_id, device_id, kind, ts, received_at, seq, battery, fields)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            return conn.total_changes - before
+            inserted: list[int | None] = []
+            for row in rows:
+                cur = conn.execute(INSERT_READING, row)
+                if cur.rowcount > 0:
+                    inserted.append(cur.lastrowid)
+            if inserted:
+                conn.execute(ROLL_UP_INSERTED, (json.dumps(inserted),))
+            return len(inserted)
 
     async def count_readings(self, device_id: str | None = None) -> int:
         return await self._run(self._count_readings, device_id)

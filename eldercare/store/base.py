@@ -15,7 +15,7 @@ Errors::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -257,6 +257,10 @@ class PruneResult:
     readings_rows: int | None
     """SQLite: the readings deleted; TimescaleDB: None (whole chunks are not counted)"""
     dead_letters: int
+    rollup_chunks: list[str] = field(default_factory=list)
+    """TimescaleDB: the vitals rollup chunks dropped whole; SQLite: none"""
+    rollup_rows: int | None = None
+    """SQLite: the vitals rollup rows (device-minutes) deleted; TimescaleDB: None"""
 
 
 class Store(Protocol):
@@ -451,11 +455,25 @@ class Store(Protocol):
         ...
 
     # --- api (care-centre API and screen) ---------------------------------------------
-    async def vitals_buckets(self, query: VitalsQuery) -> list[VitalsBucket]:
+    async def vitals_buckets(
+        self, query: VitalsQuery, *, rollups: bool = True
+    ) -> list[VitalsBucket]:
         """Min / avg / max of one vital sign of a resident per time bucket, oldest
         first, from the readings of the bed bands assigned to the resident now.
         Buckets are aligned to the Unix epoch; empty buckets are left out;
-        readings with the metric null or missing are not counted."""
+        readings with the metric null or missing are not counted. A bucket of
+        whole minutes is answered from the per-minute rollups (and the readings
+        of the range's partial first and last minutes): the same answer, unless
+        the rollups were not backfilled; ``rollups=False`` reads the readings only."""
+        ...
+
+    async def backfill_vitals(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> int:
+        """Recount the per-minute rollups from the readings in [start, end) (default:
+        all readings), an hour per transaction; minutes with readings are replaced,
+        others kept. Safe while the service runs and to run again. Returns the
+        rollup rows written."""
         ...
 
     async def latest_vitals(self, home_id: str) -> list[LatestVitals]:
@@ -588,11 +606,13 @@ class Store(Protocol):
         readings_before: datetime | None,
         dead_letters_before: datetime | None,
         *,
+        rollups_before: datetime | None = None,
         dry_run: bool = False,
     ) -> PruneResult:
         """Remove readings older than ``readings_before`` (TimescaleDB: the chunks
-        that end at or before it, with ``drop_chunks``; SQLite: the rows) and dead
-        letters received before ``dead_letters_before``; None keeps that table.
+        that end at or before it, with ``drop_chunks``; SQLite: the rows), vitals
+        rollups older than ``rollups_before`` (the same way) and dead letters
+        received before ``dead_letters_before``; None keeps that table.
         Alerts, timelines and the registry are never touched. ``dry_run`` only says
         what would go."""
         ...

@@ -9,6 +9,7 @@ import pytest
 
 from eldercare.domain import Device, DeviceKind, Reading, Resident, Role
 from eldercare.store import Store
+from eldercare.store.base import VitalsQuery
 from tests.api.conftest import TokenFor
 
 T0 = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
@@ -85,3 +86,38 @@ async def test_home_status_carries_the_latest_vitals(
     assert vitals["resident_id"] == "r1" and vitals["device_id"] == "bed1"
     assert (vitals["hr"], vitals["rr"], vitals["in_bed"]) == (71, 14, True)
     assert vitals["ts"].startswith("2026-01-10T08:01:50")
+
+
+async def test_vitals_up_to_now_from_rollups_match_the_readings(
+    client: httpx.AsyncClient, operator: dict[str, str], store: Store
+) -> None:
+    # The last ten minutes at one reading per 7 s, some sent twice; `to` = now, mid-minute.
+    now = datetime.now(UTC)
+    recent = [
+        Reading("h1", "bed1", DeviceKind.BED_BAND, now - timedelta(seconds=7 * i), now, 1000 + i,
+                80, {"hr": 50 + i % 40, "rr": 10 + i % 7, "in_bed": True})
+        for i in range(1, 86)
+    ]  # fmt: skip
+    assert await store.insert_readings(recent) == 85
+    assert await store.insert_readings(recent[::3]) == 0  # redelivered
+    for bucket, seconds in (("1m", 60), ("5m", 300), ("15s", 15)):
+        response = await client.get(
+            "/api/v1/residents/r1/vitals",
+            params={"metric": "hr", "bucket": bucket},
+            headers=operator,
+        )
+        body = response.json()
+        query = VitalsQuery(
+            "r1",
+            "hr",
+            datetime.fromisoformat(body["from"]),
+            datetime.fromisoformat(body["to"]),
+            seconds,
+        )
+        raw = await store.vitals_buckets(query, rollups=False)
+        served = [
+            (datetime.fromisoformat(b["start"]), b["count"], b["min"], b["avg"], b["max"])
+            for b in body["buckets"]
+        ]
+        assert served == [(b.start, b.count, b.min, b.avg, b.max) for b in raw], bucket
+        assert sum(b["count"] for b in body["buckets"]) == 85, bucket
