@@ -328,7 +328,8 @@ def _run_line(lat: dict[str, Any]) -> str:
     sse, sms = lat["publish_to_sse_ms"], lat["publish_to_sms_request_ms"]
     return (
         f"SSE {_spread(sse)} {sse['seen']}/{lat['probes']}, SMS {_spread(sms)}"
-        f" {sms['seen']}/{lat['probes']}, service {lat['service_cpu_percent']} % CPU"
+        f" {sms['seen']}/{lat['probes']}, service {lat['service_cpu_percent']} % CPU,"
+        f" load {lat['background_msgs_per_s']} msg/s, settled in {lat['settle_s']} s"
     )
 
 

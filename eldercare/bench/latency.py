@@ -51,6 +51,8 @@ class Latency:
     load: LoadReport | None = None
     burners: int = 0
     """CPU-burning processes that ran beside the service (0: the machine unloaded)."""
+    settle_s: float = 0.0
+    """Seconds the service took, before this run, to finish what earlier runs sent."""
 
     @staticmethod
     def _pct(values: list[float], q: float) -> float | None:
@@ -75,6 +77,7 @@ class Latency:
             "seconds": round(self.seconds, 1),
             "probes": self.probes,
             "cpu_burners": self.burners,
+            "settle_s": round(self.settle_s, 1),
             "publish_to_sse_ms": self._spread(self.to_sse_ms),
             "publish_to_sms_request_ms": self._spread(self.to_sms_ms),
             "service_cpu_percent": round(self.cpu_percent, 1),
@@ -102,6 +105,30 @@ def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/statm") as fh:
         pages = int(fh.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+PROCESSED = "eldercare_messages_processed_total"
+
+
+async def settle(api: str, quiet_s: float = 1.0, timeout: float = 60.0) -> float:
+    """Wait until the service has processed what it was sent (its count of processed
+    messages unchanged for ``quiet_s``), so that a run does not inherit the backlog
+    of the one before it; the seconds waited. Past ``timeout`` it goes on anyway."""
+    start = time.perf_counter()
+    last: float | None = None
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        while time.perf_counter() - start < timeout:
+            text = (await client.get("/metrics")).text
+            count = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith(PROCESSED) and not line.startswith("#")
+            )
+            if count == last:
+                break
+            last = count
+            await asyncio.sleep(quiet_s)
+    return time.perf_counter() - start
 
 
 async def _watch_sse(
@@ -146,6 +173,7 @@ async def measure(
     beside the service from the warm-up to the end (the machine busy with something
     else). Run it under ``no_gc()``."""
     result = Latency(homes, seconds, probes, burners=burners)
+    result.settle_s = await settle(api)
     seen: dict[str, float] = {}
     ready, stop = asyncio.Event(), asyncio.Event()
     watcher = asyncio.create_task(_watch_sse(api, token, seen, ready, stop))
