@@ -2,17 +2,23 @@
 
     eldercare bench                 # full: 10,000 homes, 200,000 queued messages
     eldercare bench --short         # a minute: small figures, same JSON shape
+    eldercare bench --runs 5 --load 1   # (c)/(d) 5 times unloaded, 5 times beside a CPU burner
 
 It starts its own Mosquitto and TimescaleDB (throw-away, free ports: needs what
 the README's test command installs), then measures:
 
-(a) a bare paho subscriber's receive rate;
+(a) the broker's receive limit on this machine (its own C client, ``mosquitto_sub``,
+    first to last message) and a bare paho subscriber's receive rate;
 (b) the full pipeline's sustained rate (decode, detect, persist to TimescaleDB,
     ack), drained from the same number of queued messages;
 (c) alert latency p50 / p99 from the MQTT publish of an SOS to its SSE event,
     and to the SMS request at a local Twilio-compatible server, while every
     home sends vitals once a second;
 (d) the service's CPU and RSS during that load, and per 1,000 homes.
+
+(c) and (d) run ``--runs`` times on one service, each run on homes of its own;
+with ``--load N`` each run is followed by a loaded one (N processes burning a
+core each beside the service), so both conditions share the machine's drift.
 
 It prints a table and writes the figures as JSON (``--json``).
 """
