@@ -132,6 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
         " seconds under load create every resident's detector state",
     )
     p.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="measure alert latency and cost this many times in each condition (default 1)",
+    )
+    p.add_argument(
+        "--load",
+        "--cpu-burners",
+        dest="load",
+        type=int,
+        default=None,
+        metavar="N",
+        help="add loaded runs: N CPU-burning processes beside the service (default 0: none)",
+    )
+    p.add_argument(
         "--mqtt-protocol",
         dest="protocol",
         choices=["5", "3.1.1"],
@@ -231,10 +246,15 @@ def _bench(args: argparse.Namespace) -> int:
     cfg = BenchConfig.short() if args.short else BenchConfig()
     changes = {
         k: getattr(args, k)
-        for k in ("homes", "messages", "seconds", "probes", "protocol", "warmup")
+        for k in ("homes", "messages", "seconds", "probes", "protocol", "warmup", "runs", "load")
         if getattr(args, k) is not None
     }
     cfg = dataclasses.replace(cfg, **changes)
+    try:
+        cfg.check()
+    except ValueError as exc:
+        print(f"eldercare bench: {exc}", file=sys.stderr)
+        return 2
     path = Path(args.json or f"bench-results/bench-{time.strftime('%Y%m%d-%H%M%S')}.json")
     return bench_main(cfg, path)
 

@@ -251,7 +251,7 @@ class Gateway:
         if cfg.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = cfg.session_expiry
-            props.ReceiveMaximum = min(65535, max(1000, cfg.batch_max * 4))
+            props.ReceiveMaximum = cfg.receive_maximum
             client.connect_async(
                 cfg.host, cfg.port, cfg.keepalive, clean_start=False, properties=props
             )

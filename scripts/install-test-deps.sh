@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pkg in mosquitto postgresql-15 postgresql-server-dev-15 cmake dpkg-dev gcc make chromium \
+for pkg in mosquitto mosquitto-clients postgresql-15 postgresql-server-dev-15 cmake dpkg-dev gcc make chromium \
   fonts-wqy-microhei; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done

@@ -17,6 +17,8 @@ import json
 import multiprocessing
 import os
 import queue
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,6 +49,10 @@ class Latency:
     idle_cpu_percent: float = 0.0
     idle_rss_mb: float = 0.0
     load: LoadReport | None = None
+    burners: int = 0
+    """CPU-burning processes that ran beside the service (0: the machine unloaded)."""
+    settle_s: float = 0.0
+    """Seconds the service took, before this run, to finish what earlier runs sent."""
 
     @staticmethod
     def _pct(values: list[float], q: float) -> float | None:
@@ -70,6 +76,8 @@ class Latency:
             "homes": self.homes,
             "seconds": round(self.seconds, 1),
             "probes": self.probes,
+            "cpu_burners": self.burners,
+            "settle_s": round(self.settle_s, 1),
             "publish_to_sse_ms": self._spread(self.to_sse_ms),
             "publish_to_sms_request_ms": self._spread(self.to_sms_ms),
             "service_cpu_percent": round(self.cpu_percent, 1),
@@ -97,6 +105,30 @@ def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/statm") as fh:
         pages = int(fh.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+PROCESSED = "eldercare_messages_processed_total"
+
+
+async def settle(api: str, quiet_s: float = 1.0, timeout: float = 60.0) -> float:
+    """Wait until the service has processed what it was sent (its count of processed
+    messages unchanged for ``quiet_s``), so that a run does not inherit the backlog
+    of the one before it; the seconds waited. Past ``timeout`` it goes on anyway."""
+    start = time.perf_counter()
+    last: float | None = None
+    async with httpx.AsyncClient(base_url=api, timeout=10) as client:
+        while time.perf_counter() - start < timeout:
+            text = (await client.get("/metrics")).text
+            count = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith(PROCESSED) and not line.startswith("#")
+            )
+            if count == last:
+                break
+            last = count
+            await asyncio.sleep(quiet_s)
+    return time.perf_counter() - start
 
 
 async def _watch_sse(
@@ -131,11 +163,17 @@ async def measure(
     prefix: str,
     sms_requests: Any = None,
     warmup: float,
+    first_probe: int = 0,
+    burners: int = 0,
 ) -> Latency:
     """``sms_requests``: a callable returning {phone: perf_counter time} of SMS requests
-    received by a Twilio-compatible server (None: not measured). Run it under
-    ``no_gc()``."""
-    result = Latency(homes, seconds, probes)
+    received by a Twilio-compatible server (None: not measured). The probes press
+    the SOS of homes ``first_probe`` to ``first_probe + probes - 1`` (each alert is
+    raised once: a later run takes other homes). ``burners``: CPU-burning processes
+    beside the service from the warm-up to the end (the machine busy with something
+    else). Run it under ``no_gc()``."""
+    result = Latency(homes, seconds, probes, burners=burners)
+    result.settle_s = await settle(api)
     seen: dict[str, float] = {}
     ready, stop = asyncio.Event(), asyncio.Event()
     watcher = asyncio.create_task(_watch_sse(api, token, seen, ready, stop))
@@ -156,9 +194,12 @@ async def measure(
     await asyncio.sleep(2.0)
     result.idle_cpu_percent = 100 * (_cpu_seconds(pid) - idle0) / (time.perf_counter() - i0)
     result.idle_rss_mb = _rss_mb(pid)
+    burning = [start_burner() for _ in range(burners)]
     loader.start()
     if not await asyncio.to_thread(load_ready.wait, 60):
         loader.kill()
+        for burner in burning:
+            burner.kill()
         raise RuntimeError("the load process did not connect to the broker in 60 s")
     probe_client = connect("127.0.0.1", mqtt_port)
     sent: dict[str, float] = {}
@@ -168,7 +209,7 @@ async def measure(
         await asyncio.sleep(warmup)
         cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
         gap = max(0.2, (seconds * 0.6) / max(probes, 1))
-        for k in range(probes):
+        for k in range(first_probe, first_probe + probes):
             home = f"{prefix}{k}"
             payload = json.dumps({"ts": _now_iso(), "seq": 10_000_000 + k, "action": "press"})
             sent[home] = time.perf_counter()
@@ -186,6 +227,9 @@ async def measure(
         stop_load.set()
         cpu1, t1 = _cpu_seconds(pid), time.perf_counter()
         result.rss_mb = _rss_mb(pid)
+        for burner in burning:
+            burner.kill()
+            burner.wait()
         try:
             result.load = await asyncio.to_thread(reports.get, True, 30)
         except queue.Empty:
@@ -243,6 +287,15 @@ def load_process(
         reports.put(run_load(client, homes, seconds, prefix=prefix, should_stop=stop.is_set))
     finally:
         client.close()
+
+
+BURN = "while True: pass"
+
+
+def start_burner() -> subprocess.Popen[bytes]:
+    """A process that keeps one core busy (a Python busy loop, normal priority)
+    until killed: the machine doing something else beside the service."""
+    return subprocess.Popen([sys.executable, "-c", BURN], stdin=subprocess.DEVNULL)
 
 
 def contact_phone(index: int) -> str:

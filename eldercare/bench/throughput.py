@@ -1,21 +1,27 @@
-"""Bench parts (a) and (b): a bare paho subscriber's receive rate, and the full
+"""Bench parts (a) and (b): the broker's receive limit (its own C client,
+``mosquitto_sub``), a bare paho subscriber's receive rate, and the full
 pipeline's sustained rate, drained from the same queued messages on one broker.
 
-N native ``bed_band`` messages (QoS 1) are queued for two persistent sessions;
-each session is then drained and timed: the bare subscriber only counts (paho
-acks for it), the gateway decodes, validates, persists on TimescaleDB by COPY,
-runs the detectors and alerts, and acks after commit.
+N native ``bed_band`` messages (QoS 1) are queued for three persistent sessions;
+each session is then drained and timed: ``mosquitto_sub`` and the bare paho
+subscriber only count (their client libraries ack), the gateway decodes,
+validates, persists on TimescaleDB by COPY, runs the detectors and alerts, and
+acks after commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
@@ -37,10 +43,19 @@ class Throughput:
     bare_s: float
     pipeline_s: float
     batches: int
+    mosquitto_sub_s: float | None = None
+    """First to last message received by ``mosquitto_sub`` (None: not installed)."""
 
     @property
     def ratio(self) -> float:
         return self.bare_s / self.pipeline_s if self.pipeline_s else 0.0
+
+    @property
+    def share_of_mosquitto_sub(self) -> float | None:
+        """The pipeline's rate as a share of mosquitto_sub's (the receive limit)."""
+        if self.mosquitto_sub_s is None or not self.pipeline_s:
+            return None
+        return self.mosquitto_sub_s / self.pipeline_s
 
 
 def _session(
@@ -173,6 +188,61 @@ def drain_bare(port: int, n: int, client_id: str, protocol: str = "5") -> float:
     return elapsed
 
 
+MOSQUITTO_SUB = "mosquitto_sub"
+
+
+def _mosquitto_sub_args(port: int, client_id: str, protocol: str) -> list[str]:
+    version = ["-V", "mqttv5", "-x", "3600"] if protocol == "5" else ["-V", "mqttv311"]
+    # -c: a persistent session, so the broker queues the messages for it
+    return [MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", str(port), "-i", client_id, "-c", "-q", "1",
+            *version, "-t", TOPIC]  # fmt: skip
+
+
+def register_mosquitto_sub(port: int, client_id: str, protocol: str = "5") -> bool:
+    """Subscribe ``mosquitto_sub``'s session once and leave (-E: exit once
+    subscribed); False if ``mosquitto_sub`` is not installed."""
+    if shutil.which(MOSQUITTO_SUB) is None:
+        return False
+    subprocess.run(
+        [*_mosquitto_sub_args(port, client_id, protocol), "-E"],
+        check=True,
+        timeout=30,
+        stdout=subprocess.DEVNULL,
+    )
+    return True
+
+
+def drain_mosquitto_sub(port: int, n: int, client_id: str, protocol: str = "5") -> float:
+    """The broker's own C client draining its session of ``n`` messages (QoS 1, it
+    acks each), timed from the first message to the last by the receive times it
+    prints (``-F %U``, to a file: no pipe for this process to keep up with)."""
+    with tempfile.TemporaryDirectory(prefix="eldercare-bench-sub-") as tmp:
+        out = Path(tmp) / "received"
+        with out.open("wb") as fh:
+            done = subprocess.run(
+                [
+                    *_mosquitto_sub_args(port, client_id, protocol),
+                    "-C",
+                    str(n),
+                    "-F",
+                    "%U",
+                    "-W",
+                    "600",
+                ],
+                stdout=fh,
+                stderr=subprocess.PIPE,
+                timeout=660,
+                check=False,
+            )
+        lines = out.read_bytes().split()
+    if done.returncode != 0 or len(lines) < n:
+        raise RuntimeError(
+            f"mosquitto_sub got {len(lines)} of {n} messages (exit {done.returncode}):"
+            f" {done.stderr.decode(errors='replace')[-500:]}"
+        )
+    return float(lines[n - 1]) - float(lines[0])
+
+
 def service_settings(port: int, db_url: str, client_id: str, **more: Any) -> Settings:
     """Settings of an in-process service on the bench's broker and database (an
     API on a free port, the bench's admin password), plus ``more``."""
@@ -216,13 +286,17 @@ async def drain_pipeline(
 def measure(
     port: int, db_url: str, n: int, homes: int, prefix: str, protocol: str = "5"
 ) -> Throughput:
+    with_sub = register_mosquitto_sub(port, "bench-sub", protocol)
     register_session(port, "bench-bare", protocol)
     register_session(port, "bench-gw", protocol)
     try:
         pub_s = publish_vitals(port, n, homes, prefix)
+        sub_s = drain_mosquitto_sub(port, n, "bench-sub", protocol) if with_sub else None
         bare_s = drain_bare(port, n, "bench-bare", protocol)
         pipe_s, batches = asyncio.run(drain_pipeline(port, db_url, n, "bench-gw", protocol))
     finally:
+        if with_sub:
+            end_session(port, "bench-sub", protocol)
         end_session(port, "bench-bare", protocol)
         end_session(port, "bench-gw", protocol)
-    return Throughput(n, pub_s, bare_s, pipe_s, batches)
+    return Throughput(n, pub_s, bare_s, pipe_s, batches, sub_s)

@@ -1,4 +1,6 @@
-"""``eldercare bench --short`` runs end to end and writes well-formed JSON.
+"""``eldercare bench --short`` runs end to end and writes well-formed JSON,
+with the mosquitto_sub reference and, with ``--load 1 --runs 2``, two unloaded
+and two loaded runs.
 
 Its figures are not asserted (the machine is shared and noisy); only that
 every part produced them."""
@@ -11,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+BENCH = (sys.executable, "-m", "eldercare", "bench")
+
 
 def _work_folders() -> set[Path]:
     return set(Path(tempfile.gettempdir()).glob("eldercare-bench-*"))
@@ -20,23 +24,62 @@ def test_short_bench_writes_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     before = _work_folders()
     done = subprocess.run(
-        [sys.executable, "-m", "eldercare", "bench", "--short", "--json", str(out)],
+        [*BENCH, "--short", "--load", "1", "--runs", "2", "--json", str(out)],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert "(a) bare paho subscriber" in done.stdout
     doc = json.loads(out.read_text())
     tp, lat = doc["throughput"], doc["latency"]
     assert tp["messages"] == doc["config"]["messages"]
-    for key in ("bare_paho_msgs_per_s", "pipeline_msgs_per_s", "pipeline_over_bare"):
-        assert tp[key] > 0
-    assert lat["publish_to_sse_ms"]["seen"] == lat["probes"] > 0
-    for path in ("publish_to_sse_ms", "publish_to_sms_request_ms"):
-        spread = lat[path]
-        assert spread["max"] >= spread["p99"] >= spread["p90"] >= spread["p50"] > 0, path
-    assert lat["service_rss_mb"] > 0 and lat["background_msgs_per_s"] > 0
+    for key in (
+        "mosquitto_sub_msgs_per_s",
+        "bare_paho_msgs_per_s",
+        "pipeline_msgs_per_s",
+        "pipeline_over_bare",
+        "pipeline_over_mosquitto_sub",
+    ):
+        assert tp[key] > 0, key
+    assert f"{tp['mosquitto_sub_msgs_per_s']:,} msg/s" in done.stdout
+    assert "(a) mosquitto_sub" in done.stdout and "bare paho subscriber" in done.stdout
+    # both conditions, each run numbered, interleaved so they share the machine's drift
+    runs = [(d["run"], d["cpu_burners"]) for d in doc["runs"]]
+    assert runs == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    assert lat == doc["runs"][0]
+    for d in doc["runs"]:
+        assert d["publish_to_sse_ms"]["seen"] == d["probes"] > 0
+        assert d["publish_to_sms_request_ms"]["seen"] == d["probes"]
+        for path in ("publish_to_sse_ms", "publish_to_sms_request_ms"):
+            spread = d[path]
+            assert spread["max"] >= spread["p99"] >= spread["p90"] >= spread["p50"] > 0, path
+        assert d["service_rss_mb"] > 0 and d["background_msgs_per_s"] > 0
+    for row in ("unloaded 1", "loaded 1", "unloaded 2", "loaded 2"):
+        assert f"\n{row} " in done.stdout, row
+    for name in ("unloaded", "loaded"):
+        worst = doc["worst"][name]
+        assert worst["runs"] == 2
+        slowest = max(
+            d["publish_to_sse_ms"]["p99"]
+            for d in doc["runs"]
+            if bool(d["cpu_burners"]) == (name == "loaded")
+        )
+        assert worst["publish_to_sse_ms"]["p99"] == slowest
+        assert f"\nworst {name} " in done.stdout
     # a run that went through leaves no work folder (broker database, logs) behind
     assert _work_folders() - before == set()
+
+
+def test_bench_refuses_runs_that_would_press_an_sos_twice_in_a_home() -> None:
+    """Each probe needs a home of its own (an open alert is repeated, not raised):
+    5 probes x 2 runs x 2 conditions need 20 homes, and it says so before starting."""
+    done = subprocess.run(
+        [*BENCH, "--homes", "10", "--probes", "5", "--runs", "2", "--load", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "need 20 homes" in done.stderr and "--homes is 10" in done.stderr

@@ -572,3 +572,36 @@ async def test_last_seen_is_rewritten_only_when_it_moved_on_by_ten_seconds(
     now = await sqlite_store.get_liveness(DOOR)
     assert now.battery == 79  # a new battery level is written at once
     assert now.last_seen is not None and now.last_seen >= first.last_seen
+
+
+async def test_a_leak_behind_thousands_of_unacked_vitals_is_taken_at_once(
+    start_gateway: StartGateway, publisher: aiomqtt.Client, sqlite_store: Store
+) -> None:
+    """A backlog (the service slowed down by a busy machine) is held by the gateway,
+    not by the broker: with only a few thousand messages in flight the broker
+    queues the rest in order, and a leak published behind them reaches the fast
+    lane only when the vitals before it are committed and acked."""
+    sink = HoldingSink(BED)
+    await start_gateway(sink=sink, fast_lane={"water": (b'"leak"',)})
+    await publish(publisher, event_topic(BED), {"seq": 1, "hr": 60, "rr": 14, "in_bed": True})
+    await asyncio.wait_for(sink.holding.wait(), 5)  # nothing is acked from now on
+    backlog = 3000  # more than the 2,000 in flight the old rule gave batch_max 500
+    for seq in range(2, backlog + 2):
+        await publish(publisher, event_topic(BED), {"seq": seq, "hr": 60, "rr": 14, "in_bed": True})
+    await publish(publisher, event_topic(WATER_B, OTHER_HOME), {"seq": 1, "leak": True})
+
+    async def leak_delivered() -> bool:
+        return any(r.device_id == WATER_B for r in sink.readings)
+
+    try:
+        await eventually(leak_delivered, "the leak delivered while the vitals wait", 10)
+        assert not any(r.device_id == BED for r in sink.readings)
+    finally:
+        sink.release.set()
+    metrics: Metrics = start_gateway.metrics  # type: ignore[attr-defined]
+
+    async def all_acked() -> bool:
+        return metrics.value("eldercare_messages_processed_total") == backlog + 2
+
+    await eventually(all_acked, "the backlog committed and acked after it", 30)
+    assert await sqlite_store.count_readings(BED) == backlog + 1
