@@ -4,7 +4,8 @@
 ``_AUTH_TOKEN`` and ``_FROM`` are set, else ``alerts.channels.ConsoleSms``.
 
 Every request has a timeout. 5xx, 429, timeouts and connection errors are
-retried with jittered exponential backoff; any other 4xx is a
+retried with jittered exponential backoff (never sooner than a ``Retry-After``
+the answer carried, up to ``retry_after_max_s``); any other 4xx is a
 ``PermanentFailure``; retries used up are a ``TemporaryFailure``.
 
 Never two SMS for one step: ``Outbound.step_key`` is the idempotency key.
@@ -33,6 +34,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -68,6 +71,11 @@ SAY = {"zh-CN": ("zh-CN", "alice"), EN: ("en-US", "alice")}
 console, and this is the one place to change it."""
 
 _TOKEN: ContextVar[str | None] = ContextVar("eldercare_twilio_idempotency", default=None)
+_RETRY_AFTER: ContextVar[list[float] | None] = ContextVar(
+    "eldercare_twilio_retry_after", default=None
+)
+"""Where ``_HttpClient`` puts the ``Retry-After`` of a 429/503 for the try under way
+(Twilio's exceptions do not carry the answer's headers)."""
 _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 
 
@@ -86,6 +94,8 @@ class TwilioConfig:
     attempts: int = 4
     backoff_s: float = 0.5
     backoff_max_s: float = 8.0
+    retry_after_max_s: float = 30.0
+    """A ``Retry-After`` longer than this is waited only this long."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioConfig | None:
@@ -152,7 +162,7 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio is unt
             headers[IDEMPOTENCY_HEADER] = token
         if self.session is None:
             self.session = aiohttp.ClientSession()
-        return await super().request(
+        response = await super().request(
             method,
             url,
             params=params,
@@ -162,6 +172,30 @@ class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio is unt
             timeout=timeout if timeout is not None else self.timeout,
             allow_redirects=allow_redirects,
         )
+        holder = _RETRY_AFTER.get()
+        if holder is not None and response.status_code in (429, 503):
+            wait = retry_after_s((response.headers or {}).get("Retry-After"))
+            if wait is not None:
+                holder.append(wait)
+        return response
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """A ``Retry-After`` header (delay-seconds or an HTTP-date) as seconds, None if absent
+    or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if at.tzinfo is None:
+        return None
+    return max(0.0, (at - datetime.now(UTC)).total_seconds())
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -233,6 +267,8 @@ class TwilioTransport:
         status: int | None = None
         for attempt in range(1, cfg.attempts + 1):
             reset = _TOKEN.set(key)
+            retry_after: list[float] = []
+            reset_after = _RETRY_AFTER.set(retry_after)
             self.requests += 1
             try:
                 resource = await create()
@@ -254,6 +290,7 @@ class TwilioTransport:
                     {"channel": kind, "to": message.to, "attempts": str(attempt)},
                 )
             finally:
+                _RETRY_AFTER.reset(reset_after)
                 _TOKEN.reset(reset)
             log.warning(
                 "Twilio %s to %s failed (try %d of %d): %s",
@@ -266,7 +303,10 @@ class TwilioTransport:
             )
             if attempt < cfg.attempts:
                 cap = min(cfg.backoff_max_s, cfg.backoff_s * 2 ** (attempt - 1))
-                await self._sleep(cap / 2 + self._rng.uniform(0, cap / 2))
+                wait = cap / 2 + self._rng.uniform(0, cap / 2)
+                if retry_after:  # the provider said when: not sooner (within reason)
+                    wait = max(wait, min(retry_after[-1], cfg.retry_after_max_s))
+                await self._sleep(wait)
         raise TemporaryFailure(
             f"Twilio {kind} to {message.to} failed after {cfg.attempts} tries: {last}",
             status=status,

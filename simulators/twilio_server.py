@@ -13,6 +13,7 @@ the same token gives back the same message, never a second one.
     async with TwilioServer("AC…", "token") as twilio:
         ...                         # point ELDERCARE_TWILIO_BASE_URL at twilio.base_url
         twilio.fail_next(1, 500)    # the next request answers 500
+        twilio.fail_next(1, 429, retry_after=3)   # 429 with Retry-After: 3
         twilio.delay_next(1, 2.0)   # the next create is recorded, answered 2 s later
         twilio.fail_number("+86138…", "undelivered")
         await twilio.press_key(call_sid, "1")   # a key pressed in a call's <Gather>
@@ -149,6 +150,7 @@ class _Fault:
     count: int
     status: int = 0
     delay: float = 0.0
+    retry_after: float | None = None
 
 
 class TwilioServer:
@@ -228,9 +230,12 @@ class TwilioServer:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # --- faults -------------------------------------------------------------------
-    def fail_next(self, count: int = 1, status: int = 500) -> None:
-        """The next ``count`` API requests answer ``status`` (500, 503, 429…), creating nothing."""
-        self._faults.append(_Fault(count, status=status))
+    def fail_next(
+        self, count: int = 1, status: int = 500, *, retry_after: float | None = None
+    ) -> None:
+        """The next ``count`` API requests answer ``status`` (500, 503, 429…), creating
+        nothing; with ``retry_after`` the answer has a ``Retry-After`` header (seconds)."""
+        self._faults.append(_Fault(count, status=status, retry_after=retry_after))
 
     def delay_next(self, count: int, seconds: float) -> None:
         """The next ``count`` creates are recorded at once and answered ``seconds`` later
@@ -364,8 +369,12 @@ class TwilioServer:
         fault = self._take_fault()
         if fault is not None and fault.status:
             if fault.status == 429:
-                return self._error(request, 429, 20429, "Too Many Requests")
-            return self._error(request, fault.status, 20500, "Internal Server Error")
+                answer = self._error(request, 429, 20429, "Too Many Requests")
+            else:
+                answer = self._error(request, fault.status, 20500, "Internal Server Error")
+            if fault.retry_after is not None:
+                answer.headers["Retry-After"] = f"{fault.retry_after:g}"
+            return answer
         form = await request.post()
         params: dict[str, list[str]] = {}
         for key, value in form.items():
