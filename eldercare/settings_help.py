@@ -8,6 +8,7 @@ source), so a new setting documented there shows up here by itself.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import textwrap
 from dataclasses import MISSING, dataclass, fields
@@ -91,8 +92,15 @@ def unfit_for_production(settings: Settings) -> list[str]:
     return found
 
 
+@functools.cache
 def _attribute_docstrings() -> dict[str, str]:
-    tree = ast.parse(textwrap.dedent(inspect.getsource(Settings)))
+    source = textwrap.dedent(inspect.getsource(Settings))
+    try:
+        tree = ast.parse(source)
+    except SystemError:
+        # CPython 3.11's "AST constructor recursion depth mismatch" (gh-106905):
+        # spurious, seen in threaded processes; the same parse again succeeds.
+        tree = ast.parse(source)
     body = tree.body[0]
     assert isinstance(body, ast.ClassDef)
     found: dict[str, str] = {}
