@@ -460,7 +460,7 @@ class Gateway:
             reason_code.value, by_server_packet=by_server, by_us=self._stopping
         )
         if evidence is not None:
-            self._metrics.inc(M_TAKEOVERS, evidence=evidence)
+            # Logged before counted: whoever sees the count can find the line.
             log.error(
                 "another client took the gateway's MQTT session (same client id); reconnecting",
                 extra={
@@ -471,6 +471,7 @@ class Gateway:
                     "port": self._config.port,
                 },
             )
+            self._metrics.inc(M_TAKEOVERS, evidence=evidence)
             return
         if self._stopping:
             log.info("gateway disconnected", extra={"reason": str(reason_code)})
