@@ -68,6 +68,7 @@ from eldercare.store.base import (
     EscalationStep,
     Store,
     StoreError,
+    StoreUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -225,6 +226,8 @@ class EscalationEngine(DeliveryEventsMixin):
                     last_reconcile = loop.time()
                     await self.reconcile()
                 await self.run_due()
+            except StoreUnavailable as exc:  # an outage: one line a tick, no traceback
+                log.error("escalation run failed: %s; next tick retries", exc)
             except StoreError:
                 log.exception("escalation run failed: the store did not answer; next tick retries")
             except Exception:  # the loop must outlive any one bad step

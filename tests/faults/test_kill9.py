@@ -5,9 +5,7 @@ Mosquitto, the local Twilio server).
 Every bed reading is stored exactly once (by device + seq), every SOS press is
 one alert, and no SMS step reaches Twilio twice. Short mode: two kills ~3 s
 apart; ``ELDERCARE_FAULTS_MINUTES=N``: N minutes, a kill every ~10 s.
-
-Not here: PostgreSQL stopped mid-stream (the spool of issue 13 is another
-session's work)."""
+(PostgreSQL stopped mid-stream: test_postgres_outage.py.)"""
 
 from __future__ import annotations
 

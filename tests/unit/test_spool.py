@@ -55,7 +55,7 @@ async def test_batches_and_signals_survive_a_restart_oldest_first(tmp_path: Path
     assert [[r.seq for r in b.readings] for b in batches] == [[0, 1], [2]]
     assert batches[0].dead == [dead] and batches[0].liveness == [LivenessUpdate("h1-bed", AT)]
     signals = await again.take_signals(10)
-    assert [s for _, s in signals][0] == finding
+    assert signals[0][1] == finding
     assert isinstance(signals[1][1], Clearance)
     await again.delete_batches([batches[0].id])
     await again.delete_signals([i for i, _ in signals])
@@ -100,7 +100,7 @@ def test_a_spool_of_another_format_is_refused_with_what_to_do(tmp_path: Path) ->
     Spool.open(path).close()
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = '99' WHERE name = 'format'")
-    with pytest.raises(SpoolError, match="format 99.*drain it"):
+    with pytest.raises(SpoolError, match=r"format 99.*drain it"):
         Spool.open(path)
 
 
