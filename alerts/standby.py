@@ -319,7 +319,7 @@ class Standby:
         self, alert: Alert, step: EscalationStep, sends: list[EscalationSend]
     ) -> list[EscalationSend]:
         """Sends of ``step`` that an outage SMS already covered, marked as such."""
-        if step.round != 0 or not any(s.state == "planned" for s in sends):
+        if not self.spool.sends or step.round != 0 or not any(s.state == "planned" for s in sends):
             return sends
         key = finding_key(alert.home_id, alert.subject, alert.kind.value)
         spooled = {

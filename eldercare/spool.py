@@ -112,6 +112,8 @@ class Spool:
         self.batches = self._count("batches")
         self.signals = self._count("signals")
         self.provisional = self._count("provisional")
+        self.sends = self._count("sends")
+        """SMS rows kept (0: the escalation engine has nothing to adopt)."""
 
     @classmethod
     def open(cls, path: str | Path) -> Spool:
@@ -262,7 +264,10 @@ class Spool:
             )
             return cur.rowcount == 1
 
-        return await self._run(begin)
+        begun = await self._run(begin)
+        if begun:
+            self.sends += 1
+        return begun
 
     async def finish_send(
         self,
@@ -312,6 +317,7 @@ class Spool:
                 (send.finding_key, send.raised_at, send.step, send.recipient),
             )
         )
+        self.sends = max(0, self.sends - 1)
 
     async def prune_sends(self, older_than_s: float) -> int:
         """Sends never adopted (their alert was already open, or resolved before its
@@ -319,6 +325,7 @@ class Spool:
         cur = await self._run(
             lambda c: c.execute("DELETE FROM sends WHERE at < ?", (time.time() - older_than_s,))
         )
+        self.sends = self._count("sends")
         return int(cur.rowcount)
 
     # --- plumbing -------------------------------------------------------------------
