@@ -44,7 +44,7 @@ import logging
 import secrets
 import socket
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from alerts.channels import ChannelError, Outbound, Receipt, SmsChannel, VoiceChannel
 from alerts.escalation_events import DeliveryEventsMixin
@@ -68,7 +68,11 @@ from eldercare.store.base import (
     EscalationStep,
     Store,
     StoreError,
+    StoreUnavailable,
 )
+
+if TYPE_CHECKING:
+    from alerts.standby import Standby
 
 log = logging.getLogger("eldercare.alerts.escalation")
 
@@ -127,6 +131,8 @@ class EscalationEngine(DeliveryEventsMixin):
         that carries no replies back."""
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self.standby: Standby | None = None
+        """Set by the composition root: its outage SMS are adopted, not sent twice."""
 
     # --- alerts → ladders -----------------------------------------------------------
     async def schedule(self, alert: Alert) -> bool:
@@ -220,6 +226,8 @@ class EscalationEngine(DeliveryEventsMixin):
                     last_reconcile = loop.time()
                     await self.reconcile()
                 await self.run_due()
+            except StoreUnavailable as exc:  # an outage: one line a tick, no traceback
+                log.error("escalation run failed: %s; next tick retries", exc)
             except StoreError:
                 log.exception("escalation run failed: the store did not answer; next tick retries")
             except Exception:  # the loop must outlive any one bad step
@@ -318,6 +326,8 @@ class EscalationEngine(DeliveryEventsMixin):
             for r in people
         ]
         sends = await self.store.plan_sends(planned, self.clock.now())
+        if self.standby is not None:  # what went out while the store was away is not resent
+            sends = await self.standby.adopt(alert, step, sends)
         # What each number already got (sms): a text it has is not sent to it again.
         # (A send that went out as the quota's summary did not carry its own text.)
         texts_had: dict[tuple[str, str], str] = {}

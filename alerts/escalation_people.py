@@ -5,18 +5,33 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from alerts.escalation_texts import AlertContext
 from alerts.sms_names import safe_name
-from eldercare.domain import Alert, Contact, Role
-from eldercare.store.base import EscalationSend, NotFound, Store
+from eldercare.domain import Alert, Contact, Home, Resident, Role, User
+from eldercare.store.base import EscalationSend, NotFound
 from eldercare.tenancy import alert_organisation
 
 FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
 """Provider statuses of a message or call that did not reach the person."""
 REACHED_STATES = frozenset({"sending", "sent", "unknown"})
 """Send states where the provider was (or may have been) given the message."""
+
+
+class Directory(Protocol):
+    """What the texts and recipients of a step read: the store, or the standby's
+    copy of it while the store is away (``alerts/standby.py``)."""
+
+    async def get_home(self, home_id: str, organisation_id: str | None = None) -> Home: ...
+    async def get_resident(
+        self, resident_id: str, organisation_id: str | None = None
+    ) -> Resident: ...
+    async def list_contacts(
+        self, home_id: str | None = None, organisation_id: str | None = None
+    ) -> list[Contact]: ...
+    async def list_users(self, organisation_id: str | None = None) -> list[User]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +46,7 @@ class Recipient:
 
 
 async def alert_context(
-    store: Store,
+    store: Directory,
     alert: Alert,
     default_timezone: str,
     centre_phone: str,
@@ -74,7 +89,7 @@ def notified_family(sends: Sequence[EscalationSend]) -> list[Recipient]:
 
 
 async def recipients(
-    store: Store, alert: Alert, target: str, supervisor_language: str
+    store: Directory, alert: Alert, target: str, supervisor_language: str
 ) -> list[Recipient]:
     """The people of a step target: family contacts by priority, then supervisors
     (users of the alert's organisation with role supervisor and a phone)."""

@@ -6,6 +6,9 @@
   kind), idempotently (a redelivered reading changes nothing), publishes the
   change to live watchers and gives the alert its escalation ladder
   (``alerts/escalation.py``; a severity raised by a repeat gets the worse ladder).
+- While the store is unreachable, findings and clearances go to the standby
+  (``alerts/standby.py``): kept in the local spool, and a critical finding is
+  shown on the live stream and texted at once; replayed when the store is back.
 - ``acknowledge`` / ``dispatch`` / ``arrive`` / ``resolve`` move the status
   forward; an illegal move raises ``IllegalTransition`` with a reason; each
   move stops the escalation steps it ends (acknowledged: the "not acknowledged"
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alerts.escalation import Escalation
 from alerts.events import AlertBus
@@ -33,7 +36,10 @@ from eldercare.domain import (
     TimelineEntry,
 )
 from eldercare.metrics import Metrics
-from eldercare.store.base import AlertFilter, StatusUpdate, Store, StoreError
+from eldercare.store.base import AlertFilter, StatusUpdate, Store, StoreError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from alerts.standby import Standby
 
 log = logging.getLogger("eldercare.alerts")
 
@@ -61,10 +67,25 @@ class AlertService:
         self.default_timezone = default_timezone
         self.care_centre_phone = care_centre_phone
         self._background: set[asyncio.Task[None]] = set()
+        self.standby: Standby | None = None
+        """Set by the composition root (PostgreSQL with a spool): where findings go
+        while the store is away; None: they wait for the store (the batch is retried)."""
 
     # --- findings -----------------------------------------------------------------
-    async def handle_finding(self, finding: Finding) -> AlertChange | None:
-        change = await self.store.record_finding(finding, self.response_window_s)
+    async def handle_finding(self, finding: Finding, *, standby: bool = True) -> AlertChange | None:
+        """Raise or update the finding's alert. ``standby=False``: never hand it to the
+        standby (its own replay), a store error propagates."""
+        held = self.standby if standby else None
+        if held is not None and held.spool.down:
+            await held.hold(finding)
+            return None
+        try:
+            change = await self.store.record_finding(finding, self.response_window_s)
+        except StoreUnavailable as exc:
+            if held is None:
+                raise
+            await held.hold(finding, exc)
+            return None
         if change is None:
             return None
         alert = change.alert
@@ -99,18 +120,29 @@ class AlertService:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
-    async def handle_clearance(self, clearance: Clearance) -> Alert | None:
+    async def handle_clearance(self, clearance: Clearance, *, standby: bool = True) -> Alert | None:
         """Write the cleared condition on the open alert's timeline; resolve it
-        only when ``auto_resolve`` (device conditions). None if no alert is open."""
-        open_alerts = await self.store.list_alerts(
-            AlertFilter(
-                status=[s for s in AlertStatus if s is not AlertStatus.RESOLVED],
-                home_id=clearance.home_id,
-                subject=clearance.subject,
-                kind=[clearance.kind],
-                limit=1,
+        only when ``auto_resolve`` (device conditions). None if no alert is open
+        (or the store is away: the standby keeps it)."""
+        held = self.standby if standby else None
+        if held is not None and held.spool.down:
+            await held.hold(clearance)
+            return None
+        try:
+            open_alerts = await self.store.list_alerts(
+                AlertFilter(
+                    status=[s for s in AlertStatus if s is not AlertStatus.RESOLVED],
+                    home_id=clearance.home_id,
+                    subject=clearance.subject,
+                    kind=[clearance.kind],
+                    limit=1,
+                )
             )
-        )
+        except StoreUnavailable as exc:
+            if held is None:
+                raise
+            await held.hold(clearance, exc)
+            return None
         if not open_alerts:
             return None
         alert = open_alerts[0]

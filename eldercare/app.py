@@ -20,6 +20,7 @@ from alerts.policy import load_policy
 from alerts.provider_limits import SmsLimitGuard, load_provider_limits
 from alerts.service import AlertService
 from alerts.sms_routing import attach_store, build_channels
+from alerts.standby import Standby
 from alerts.twilio_channels import close_channels
 from dashboard_api.app import create_app
 from dashboard_api.context import AppContext
@@ -35,6 +36,7 @@ from eldercare.pipeline import Pipeline
 from eldercare.priority import Priority
 from eldercare.retention import RetentionLoop, RetentionPolicy
 from eldercare.settings import Settings, SettingsError
+from eldercare.spool import Spool, SpoolError
 from eldercare.store import open_store
 from eldercare.store.base import NotFound, Store, StoreError
 from gateway import Gateway, GatewayConfig
@@ -104,6 +106,11 @@ class Service:
         self._server: ApiServer | None = None
         self.alerts: AlertService | None = None
         self._pipeline: Pipeline | None = None
+        self.spool: Spool | None = None
+        """PostgreSQL only: batches and alerts kept on this disk while it is away."""
+        self.standby: Standby | None = None
+        self._store_problem: str | None = None
+        """Why the last readiness check found the store down (read by readiness_reasons)."""
 
     @property
     def store(self) -> Store:
@@ -155,6 +162,24 @@ class Service:
             care_centre_phone=s.care_centre_phone,
             escalation=self.escalation,
         )
+        if s.spool_path and not s.database_url.startswith("sqlite:"):
+            try:
+                self.spool = Spool.open(s.spool_path)
+            except SpoolError as exc:
+                await self._store.close()
+                raise SettingsError(f"ELDERCARE_SPOOL_PATH: {exc}") from exc
+            self.standby = Standby(
+                self.spool,
+                self._store,
+                self.bus,
+                self.metrics,
+                self.escalation,
+                response_window_s=s.response_window,
+            )
+            self.standby.alerts = self.alerts
+            self.alerts.standby = self.standby
+            self.escalation.standby = self.standby
+            await self.standby.refresh()
         self.detectors = DetectorRuntime(
             self._store, default_timezone=s.timezone, follow_events=s.clock == "event"
         )
@@ -192,6 +217,7 @@ class Service:
             metrics=self.metrics,
             sink=pipeline,
             priority=priority,
+            spool=self.spool,
         )
         ctx = AppContext(
             settings=s,
@@ -202,7 +228,11 @@ class Service:
             metrics=self.metrics,
             readiness=self.readiness,
             readiness_reasons=self.readiness_reasons,
-            on_registry_change=_both(registry.invalidate, self.detectors.invalidate),
+            on_registry_change=_both(
+                registry.invalidate,
+                self.detectors.invalidate,
+                *([self.standby.invalidate] if self.standby else []),
+            ),
             delivery=self.escalation,
         )
         self._server = build_server(
@@ -222,8 +252,10 @@ class Service:
         store_ok = True
         try:
             await asyncio.wait_for(self.store.ping(), timeout=2.0)
-        except (StoreError, TimeoutError, OSError):
+            self._store_problem = None
+        except (StoreError, TimeoutError, OSError) as exc:
             store_ok = False
+            self._store_problem = str(exc) or type(exc).__name__
         gateway = self._gateway
         return {
             "broker": gateway is not None and gateway.connected,
@@ -235,6 +267,15 @@ class Service:
         """What /readyz says beside a failing check."""
         gateway = self._gateway
         reasons: dict[str, str] = {}
+        if self._store_problem is not None:
+            reasons["store"] = self._store_problem
+            spool = self.spool
+            if spool is not None:
+                reasons["store"] += (
+                    f"; held in the local spool: {spool.batches} batches,"
+                    f" {spool.signals} findings and clearances,"
+                    f" {spool.provisional} provisional alerts"
+                )
         if gateway is not None and not gateway.connected:
             reasons["broker"] = "the gateway is not connected to the broker (or not subscribed)"
         problem = None if gateway is None else gateway.session_problem
@@ -260,6 +301,8 @@ class Service:
             ticker = tg.create_task(self._tick_every(1.0), name="ticker")
             escalator = tg.create_task(escalation.run(1.0), name="escalation")
             retention = tg.create_task(self.retention.run(60.0), name="retention")
+            standby = self.standby
+            replayer = tg.create_task(standby.run(), name="standby") if standby else None
             log.info(
                 "service running: API on http://%s:%s",
                 self.settings.api_host,
@@ -276,6 +319,10 @@ class Service:
             await self.alerts.drain()  # flush notifications under way
             escalation.stop()  # finishes the steps under way; the rest wait in the store
             await escalator
+            if standby is not None and replayer is not None:
+                await standby.drain_sends()  # outage texts under way: their spool rows
+                standby.stop()
+                await replayer
             server.should_exit = True
 
     async def _save_detectors(self) -> None:
@@ -299,15 +346,17 @@ class Service:
         await close_channels(self.sms, self.voice)
         if self._store is not None:
             await self._store.close()
+        if self.spool is not None:
+            self.spool.close()
         if self._broker is not None:
             await self._broker.stop()
         log.info("service stopped")
 
 
-def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+def _both(*calls: Callable[[], None]) -> Callable[[], None]:
     def call() -> None:
-        first()
-        second()
+        for one in calls:
+            one()
 
     return call
 

@@ -173,6 +173,8 @@ class TempPostgres:
     port: int
     proc: subprocess.Popen[bytes]
     log: Path
+    cmd: tuple[str, ...] = ()
+    """How it was started (``resume_postgres`` starts it again so)."""
 
     @property
     def base_url(self) -> str:
@@ -231,12 +233,18 @@ def start_postgres(timescaledb: bool = True) -> TempPostgres:
     log = root / "postgres.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(_as_postgres() + cmd, stdout=out, stderr=subprocess.STDOUT)
-    server = TempPostgres(root, port, proc, log)
+    server = TempPostgres(root, port, proc, log, tuple(_as_postgres() + cmd))
+    _wait_started(server)
+    return server
+
+
+def _wait_started(server: TempPostgres) -> None:
+    port, proc, log = server.port, server.proc, server.log
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         try:
             with psycopg.connect(server.url(), connect_timeout=2):
-                return server
+                return
         except psycopg.OperationalError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 text = log.read_text(errors="replace")
@@ -247,8 +255,25 @@ def start_postgres(timescaledb: bool = True) -> TempPostgres:
             time.sleep(0.1)
 
 
+def pause_postgres(server: TempPostgres) -> None:
+    """Fast shutdown (SIGINT) of the postmaster, keeping its files (an outage)."""
+    _shutdown(server)
+
+
+def resume_postgres(server: TempPostgres) -> None:
+    """Start a paused server again, on the same port and data."""
+    with server.log.open("ab") as out:
+        server.proc = subprocess.Popen(list(server.cmd), stdout=out, stderr=subprocess.STDOUT)
+    _wait_started(server)
+
+
 def stop_postgres(server: TempPostgres) -> None:
     """Fast shutdown (SIGINT) of the postmaster we started, then remove its files."""
+    _shutdown(server)
+    shutil.rmtree(server.root, ignore_errors=True)
+
+
+def _shutdown(server: TempPostgres) -> None:
     pid_file = server.root / "data" / "postmaster.pid"
     try:
         pid = int(pid_file.read_text().split("\n", 1)[0])
@@ -262,7 +287,6 @@ def stop_postgres(server: TempPostgres) -> None:
     except subprocess.TimeoutExpired:
         os.kill(pid, signal.SIGKILL)
         server.proc.wait(timeout=10)
-    shutil.rmtree(server.root, ignore_errors=True)
 
 
 def _current_user() -> str:

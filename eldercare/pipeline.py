@@ -17,6 +17,7 @@ from eldercare.clock import Clock
 from eldercare.domain import Clearance, Device, Reading, Signal, StatusChange
 from eldercare.metrics import Metrics
 from eldercare.priority import YIELD_EVERY, Priority
+from eldercare.store.base import StoreUnavailable
 
 log = logging.getLogger("eldercare.pipeline")
 
@@ -98,6 +99,8 @@ class Pipeline:
         assert self.runtime is not None
         try:
             await self.runtime.checkpoint(now, pause=self.pause)
+        except StoreUnavailable as exc:  # an outage: said once a checkpoint, no traceback
+            log.error("could not save the detectors' state (%s); the next tick retries", exc)
         except Exception:  # the entries stay pending; the next tick tries again
             log.exception("could not save the detectors' state; the next tick retries")
         finally:

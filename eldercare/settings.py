@@ -122,6 +122,9 @@ class Settings:
     """Messages one device may send at once before ``device_rate`` applies."""
     dead_letter_max_payload: int = 4096
     """Bytes of a refused payload kept in its dead letter (its length is kept too)."""
+    spool_path: str = "./eldercare-spool.db"
+    """With PostgreSQL: the local file that keeps batches and alerts while the
+    database is away (README "When PostgreSQL is away"); empty = no spool."""
     # SMS providers in mainland China (README "SMS in mainland China: Aliyun, Tencent Cloud")
     sms_provider: str | None = None
     """``twilio``, ``aliyun``, ``tencent`` or ``console``; unset = Twilio if configured."""

@@ -4,11 +4,17 @@ escalation's supervisors)."""
 
 from __future__ import annotations
 
-from eldercare.domain import DEFAULT_ORGANISATION, Alert
-from eldercare.store.base import NotFound, Store
+from typing import Protocol
+
+from eldercare.domain import DEFAULT_ORGANISATION, Alert, Home
+from eldercare.store.base import NotFound
 
 
-async def alert_organisation(store: Store, alert: Alert) -> str:
+class Homes(Protocol):
+    async def get_home(self, home_id: str, organisation_id: str | None = None) -> Home: ...
+
+
+async def alert_organisation(store: Homes, alert: Alert) -> str:
     """The alert's organisation: the one it was stored with (migration 0012 gives
     every alert its home's), else its home's (TimescaleDB's ``record_finding``
     does not return it), else the default one (an unregistered home)."""

@@ -26,10 +26,15 @@ messages and, while a fast-lane batch is under way, wait for it there
 
 Nothing is acknowledged before it is committed. If the store fails, the same
 batch is retried with jittered backoff and nothing is acked, so the broker keeps
-the messages. Acks carry the connection generation they were received on: after
-a reconnect the broker redelivers unacked messages (possibly under the same
-packet ids), so acks of an older connection are dropped, never sent on the new
-one; the redelivered copies are de-duplicated by the store.
+the messages. With a ``spool`` (``eldercare/spool.py``), a batch the store cannot
+take because it is unreachable is written to the local spool instead (on disk
+before the ack), and so is every batch after it until the spool is replayed:
+the alert path goes on during a PostgreSQL outage, and the broker's queue does
+not fill up with unacked messages. Acks carry the connection generation they
+were received on: after a reconnect the broker redelivers unacked messages
+(possibly under the same packet ids), so acks of an older connection are
+dropped, never sent on the new one; the redelivered copies are de-duplicated by
+the store.
 
 A registered device's messages, native or from an ecosystem (``adapters/``),
 pass its rate limit (``gateway/ratelimit.py``) as they are decoded: those over
@@ -70,7 +75,8 @@ from eldercare.clock import Clock
 from eldercare.domain import DeadLetter, Reading, StatusChange
 from eldercare.metrics import Metrics
 from eldercare.priority import YIELD_EVERY, Priority
-from eldercare.store.base import LivenessUpdate, Store, StoreError
+from eldercare.spool import Spool, SpoolError
+from eldercare.store.base import LivenessUpdate, Store, StoreError, StoreUnavailable
 from gateway.adapters import SourceDecoder, Subscription
 from gateway.adapters.routing import Match
 from gateway.adapters.urgency import urgent
@@ -108,6 +114,7 @@ M_STATUS = "eldercare_status_changes_total"
 M_STORE_ERRORS = "eldercare_gateway_store_errors_total"
 M_SINK_ERRORS = "eldercare_gateway_sink_errors_total"
 M_RATE_LIMITED = "eldercare_rate_limited_total"
+M_SPOOLED = "eldercare_spooled_batches_total"
 
 
 class _Incoming(NamedTuple):
@@ -158,8 +165,11 @@ class Gateway:
         metrics: Metrics,
         sink: Sink,
         priority: Priority | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self._config = config
+        self._spool = spool
+        """Where batches go while the store is unreachable (None: they wait, unacked)."""
         self._priority = priority or Priority()
         """Fast-lane batches are urgent; the decode loop of the others pauses for them."""
         self._store = store
@@ -211,6 +221,9 @@ class Gateway:
         )
         metrics.describe(
             M_RATE_LIMITED, "counter", "Messages over their device's rate limit (acked, not kept)"
+        )
+        metrics.describe(
+            M_SPOOLED, "counter", "Batches written to the local spool while the store was away"
         )
 
     # --- public -----------------------------------------------------------------
@@ -639,7 +652,22 @@ class Gateway:
         step = 0  # commit steps done: survives retries, so dead letters are not doubled
         new = 0
         attempt = 0
+        spool = self._spool
         while True:
+            if spool is not None and spool.active:
+                try:
+                    await spool.put_batch(
+                        decoded.readings if step == 0 else [],
+                        decoded.dead if step <= 1 else [],
+                        decoded.liveness,
+                    )
+                except SpoolError as exc:  # the disk too: retried, nothing acked
+                    attempt += 1
+                    await self._store_failed(exc, attempt, len(batch))
+                    continue
+                self._metrics.inc(M_SPOOLED)
+                self._liveness_committed(decoded.liveness)
+                return new
             try:
                 if step == 0:
                     if decoded.readings:
@@ -653,6 +681,13 @@ class Gateway:
                     await self._store.update_liveness(decoded.liveness)
                     self._liveness_committed(decoded.liveness)
                 return new
+            except StoreUnavailable as exc:
+                if spool is not None:
+                    spool.mark_down(exc)  # this batch, and the next ones, to the spool
+                    self._metrics.inc(M_STORE_ERRORS)
+                    continue
+                attempt += 1
+                await self._store_failed(exc, attempt, len(batch))
             except Exception as exc:
                 attempt += 1
                 await self._store_failed(exc, attempt, len(batch))

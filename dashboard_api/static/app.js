@@ -161,7 +161,7 @@ function connect() {
     upsert(alert);
     if (ACTIVE.includes(alert.status)) {
       alarmOnChange(alert, known);
-      loadTimeline(alert.id); // the card shows every change: messages, replies, actions
+      if (alert.id > 0) loadTimeline(alert.id); // the card shows every change: messages, replies, actions
     }
   });
   source.addEventListener("error", async () => {
@@ -270,6 +270,9 @@ function timelineNotes(alert) {
 }
 
 function actionButtons(alert) {
+  // A negative id: raised while the database was away (provisional); it is
+  // replaced by the stored alert as soon as the database answers.
+  if (alert.id < 0) return el("div", { class: "actions provisional" }, t("provisional"));
   const s = alert.status;
   const buttons = [];
   const add = (action, onclick) => buttons.push(el("button", { type: "button", class: `act act-${action}`, dataset: { action }, onclick }, t(action)));

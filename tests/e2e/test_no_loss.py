@@ -38,7 +38,7 @@ def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
-def service_env(pg_url: str, mosquitto: Any) -> Iterator[dict[str, str]]:
+def service_env(pg_url: str, mosquitto: Any, tmp_path: Path) -> Iterator[dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
     env.update(
         ELDERCARE_DATABASE_URL=pg_url,
@@ -47,6 +47,7 @@ def service_env(pg_url: str, mosquitto: Any) -> Iterator[dict[str, str]]:
         ELDERCARE_ADMIN_PASSWORD="not-used-here-1",
         ELDERCARE_MQTT_CLIENT_ID="gw-no-loss",
         ELDERCARE_LOG_FORMAT="json",
+        ELDERCARE_SPOOL_PATH=str(tmp_path / "spool.db"),
     )
     yield env
 

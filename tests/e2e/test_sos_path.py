@@ -37,6 +37,7 @@ async def running(
         api_port=port,
         admin_password=ADMIN_PASSWORD,
         mqtt_client_id=f"gw-{port}",
+        spool_path=f"{tmp_path}/spool.db",
     )
     console = ConsoleSms()
     service = Service(settings, sms=console, voice=console)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -29,9 +30,10 @@ FROM = "+15005550006"
 
 
 def service_env(
-    pg_url: str, mqtt_port: int, twilio: TwilioServer, client_id: str
+    pg_url: str, mqtt_port: int, twilio: TwilioServer, client_id: str, spool: Path | None = None
 ) -> dict[str, str]:
-    """The settings of ``eldercare serve`` for a scenario (JSON log, local Twilio)."""
+    """The settings of ``eldercare serve`` for a scenario (JSON log, local Twilio; the
+    spool at ``spool``, else in a fresh temporary directory)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
     api_port = free_port()
     env.update(
@@ -46,6 +48,7 @@ def service_env(
         ELDERCARE_TWILIO_AUTH_TOKEN=twilio.auth_token,
         ELDERCARE_TWILIO_FROM=FROM,
         ELDERCARE_TWILIO_BASE_URL=twilio.base_url,
+        ELDERCARE_SPOOL_PATH=str(spool or Path(tempfile.mkdtemp(prefix="spool-")) / "spool.db"),
     )
     return env
 

@@ -151,6 +151,7 @@ async def test_service_prunes_by_itself_at_start(mosquitto: Any, tmp_path: Path)
         admin_password="s3cret-admin-pw",
         mqtt_client_id=f"gw-{port}",
         retention_days=7.0,
+        spool_path=str(tmp_path / "spool.db"),
     )
     console = ConsoleSms()
     service = Service(settings, sms=console, voice=console)
