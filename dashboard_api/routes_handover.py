@@ -91,7 +91,9 @@ class HandoverRead(BaseModel):
 
 
 def _aware(dt: datetime | None) -> datetime | None:
-    return None if dt is None or dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    if dt is None or dt.tzinfo is not None:
+        return dt
+    return dt.replace(tzinfo=UTC)
 
 
 def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
