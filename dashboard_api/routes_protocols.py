@@ -11,6 +11,7 @@
   stream so every screen shows it.
 """
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -34,6 +35,8 @@ from dashboard_api.tenancy import home_organisation, scope
 from eldercare.domain import DEFAULT_ORGANISATION, Alert, AlertKind, AlertStatus, Role, User
 from eldercare.domain import TimelineEntry as Entry
 from eldercare.store.base import NotFound, Store
+
+log = logging.getLogger("eldercare.api")
 
 CALL_OUTCOMES = ("answered", "no_answer", "busy", "wrong_number")
 CALLEES = ("resident", "contact", "other")
@@ -90,11 +93,18 @@ class CallCreate(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "No such alert"}}
 
 
-async def centre_protocols(store: Store, defaults: Protocols, org: str) -> Protocols | None:
+async def centre_protocols(store: Store, org: str) -> Protocols | None:
+    """The centre's own protocols; None (the defaults) if it has none, or if the
+    stored document no longer passes the checks (an alert kind renamed by an
+    upgrade): logged, never a 500 in the middle of an alarm."""
     stored = await store.get_protocols(org)
     if stored is None:
         return None
-    return parse_protocols(stored.document, "stored protocols")
+    try:
+        return parse_protocols(stored.document, f"stored protocols of {org}")
+    except ProtocolError as exc:
+        log.error("%s; showing the default protocols", exc)
+        return None
 
 
 def _alert_org(alert: Alert) -> str:
@@ -120,12 +130,12 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     defaults = load_default_protocols()
 
     async def _steps_for(alert: Alert) -> tuple[str, tuple[ProtocolStep, ...]]:
-        centre = await centre_protocols(ctx.store, defaults, _alert_org(alert))
+        centre = await centre_protocols(ctx.store, _alert_org(alert))
         return effective(defaults, centre)[alert.kind]
 
     async def _read_protocols(org: str) -> ProtocolsRead:
         stored = await ctx.store.get_protocols(org)
-        centre = None if stored is None else parse_protocols(stored.document, "stored protocols")
+        centre = await centre_protocols(ctx.store, org)
         merged = effective(defaults, centre)
         return ProtocolsRead(
             organisation_id=org,

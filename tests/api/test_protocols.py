@@ -450,3 +450,16 @@ async def test_a_bad_handover_window_is_refused(
     refused = await client.get("/api/v1/handover", params=params, headers=op)
     assert refused.status_code == 422
     assert detail in refused.text
+
+
+async def test_a_stored_protocol_that_no_longer_passes_shows_the_default(
+    client: httpx.AsyncClient, ctx: AppContext, store: Store, token_for: TokenFor
+) -> None:
+    """e.g. an upgrade renamed an alert kind: the screen keeps a checklist, no 500."""
+    op = await token_for(Role.OPERATOR)
+    await store.save_protocols("default", {"tumble": {"steps": []}}, datetime.now(UTC), "old")
+    alert = await _raise(ctx)
+    shown = await client.get(f"/api/v1/alerts/{alert.id}/protocol", headers=op)
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["source"] == "default"
+    assert shown.json()["steps"][0]["id"] == "call_resident"
