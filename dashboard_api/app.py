@@ -32,8 +32,10 @@ from dashboard_api import (
     auth,
     routes_alerts,
     routes_cn_sms,
+    routes_handover,
     routes_health,
     routes_organisations,
+    routes_protocols,
     routes_registry,
     routes_reports,
     routes_twilio,
@@ -85,6 +87,8 @@ TAGS = [
         "description": "The care centres of the installation (platform admins only).",
     },
     {"name": "reports", "description": "Response times against the window (supervisors)."},
+    {"name": "protocols", "description": "Response checklists per alert kind, notes, calls."},
+    {"name": "handover", "description": "The shift handover report."},
     {"name": "health", "description": "Probes and Prometheus metrics (no token)."},
 ]
 
@@ -156,6 +160,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(routes_health.build_router(ctx))
     app.include_router(routes_twilio.build_router(ctx))
     app.include_router(routes_cn_sms.build_router(ctx))
+    app.include_router(routes_protocols.build_router(ctx, tokens))
+    app.include_router(routes_handover.build_router(ctx, tokens))
     _document_errors(app)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)

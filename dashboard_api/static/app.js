@@ -209,6 +209,7 @@ async function loadTimeline(id) {
     state.details.set(id, detail);
     upsert(detail);
     alarmOnSteps(state.alerts.get(id) || detail, detail);
+    loadProtocol(id); // protocol.js: the checklist with its ticks
   } catch (e) { /* shown on the next change */ }
 }
 
@@ -305,7 +306,9 @@ function renderAlerts() {
         a.responder ? el("span", { class: "responder" }, t("responder", { r: a.responder })) : null),
       timelineNotes(a),
       detail ? el("div", { class: "card-details" }, contactsBlock(detail), timelineBlock(detail)) : null,
-      actionButtons(a));
+      protocolBlock(a), // protocol.js
+      actionButtons(a),
+      staffButtons(a));
     list.append(card);
   }
   $("#no-alerts").hidden = alerts.length > 0;

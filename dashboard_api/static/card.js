@@ -68,6 +68,7 @@ function timelineLines(detail) {
       case "resolved": text = t("ev_resolved", { o: t(`outcome_${d.outcome}`) }) + who; break;
       case "family_reply": text = `${t("ev_family_reply")} ${d.contact_name || phoneText(d.phone)}: “${d.body ?? ""}”${d.handling ? t("handling") : ""}`; break;
       case "window_breached": text = t("ev_window_breached"); cls += " bad"; break;
+      case "note": case "call": case "protocol_step": text = protocolLine(e) + who; break; // protocol.js
       default: text = (window.I18N[state.lang][`ev_${e.event}`] ? t(`ev_${e.event}`) : e.event) + who;
     }
     lines.push({ at: e.at, cls, text });

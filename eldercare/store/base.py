@@ -38,6 +38,7 @@ from eldercare.domain import (
     TimelineEntry,
     User,
 )
+from eldercare.store._protocols_sql import StoredProtocols
 
 
 class StoreError(Exception):
@@ -615,4 +616,34 @@ class Store(Protocol):
         received before ``dead_letters_before``; None keeps that table.
         Alerts, timelines and the registry are never touched. ``dry_run`` only says
         what would go."""
+        ...
+
+    # --- protocols and shift handover (alerts/protocols.py, Issue 15) ----------------
+    async def get_protocols(self, organisation_id: str) -> StoredProtocols | None:
+        """The care centre's own protocols document; None: it uses the defaults."""
+        ...
+
+    async def save_protocols(
+        self, organisation_id: str, document: dict[str, Any], at: datetime, actor: str | None
+    ) -> None:
+        """Replace the care centre's protocols document (checked by the caller)."""
+        ...
+
+    async def delete_protocols(self, organisation_id: str) -> bool:
+        """Back to the defaults; False if the centre had none of its own."""
+        ...
+
+    async def list_timeline_window(
+        self,
+        events: Sequence[str],
+        start: datetime,
+        end: datetime,
+        organisation_id: str | None = None,
+    ) -> list[TimelineEntry]:
+        """Timeline entries named in ``events`` with start <= at < end, oldest
+        first; with ``organisation_id``, only those of that centre's alerts."""
+        ...
+
+    async def list_all_liveness(self, organisation_id: str | None = None) -> list[DeviceLiveness]:
+        """Every device's liveness, of one centre's homes when ``organisation_id``."""
         ...

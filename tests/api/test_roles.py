@@ -67,6 +67,14 @@ ROLES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/auth/renew"): OP,
     ("POST", "/api/v1/auth/logout"): OP,
     ("GET", "/api/v1/reports/response"): SUP,
+    ("GET", "/api/v1/protocols"): SUP,
+    ("PUT", "/api/v1/protocols"): SUP,
+    ("DELETE", "/api/v1/protocols"): SUP,
+    ("GET", "/api/v1/alerts/{alert_id}/protocol"): OP,
+    ("POST", "/api/v1/alerts/{alert_id}/protocol/{step_id}"): OP,
+    ("POST", "/api/v1/alerts/{alert_id}/notes"): OP,
+    ("POST", "/api/v1/alerts/{alert_id}/calls"): OP,
+    ("GET", "/api/v1/handover"): OP,
     ("POST", "/twilio/sms/status"): TWILIO,
     ("POST", "/twilio/sms/inbound"): TWILIO,
     ("POST", "/twilio/voice/status"): TWILIO,
@@ -87,6 +95,7 @@ SAMPLE = {
     "contact_id": "1",
     "username": "someone",
     "token": "not-the-callback-token",
+    "step_id": "call_resident",
 }
 
 

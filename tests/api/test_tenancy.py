@@ -36,9 +36,10 @@ from eldercare.domain import (
     Reading,
     Resident,
     Role,
+    TimelineEntry,
     User,
 )
-from eldercare.store import AlertFilter, Store, open_store
+from eldercare.store import AlertFilter, LivenessUpdate, Store, open_store
 from tests.api.conftest import ADMIN, PASSWORD, SECRET, RaiseAlert
 from tests.api.served import served
 from tests.api.test_roles import PUBLIC, ROLES, TWILIO
@@ -59,6 +60,8 @@ B_MARKERS = (
     "bee-sup",
     "bee-admin",
     "Centre Bee",
+    "Ring the queen bee",
+    "Bertha hid the key",
 )
 """Strings of B's rows: none may appear in any answer to A's staff."""
 NOW = datetime.now(UTC)
@@ -129,6 +132,12 @@ async def centres(store: Store, raise_alert: RaiseAlert, hashes: dict[str, str])
     await _readings(store, "bee-home", "bee-bed")
     a_alert = await raise_alert(subject="a-res", home_id="h1", kind=AlertKind.FALL)
     b_alert = await raise_alert(subject="bee-res", home_id="bee-home", kind=AlertKind.FALL)
+    # Issue 15: B's own protocol, a watch note and an offline device (handover)
+    step = {"id": "queen", "zh-CN": "Ring the queen bee", "en": "Ring the queen bee"}
+    await store.save_protocols(B, {"fall": {"steps": [step]}}, NOW, "bee-sup")
+    note = {"text": "Bertha hid the key", "watch": True}
+    await store.add_timeline(TimelineEntry(b_alert.id, NOW, "note", "bee-op", note))
+    await store.update_liveness([LivenessUpdate("bee-door", last_seen=NOW, online=False)])
     ids = {
         "home_id": "bee-home",
         "resident_id": "bee-res",
@@ -168,6 +177,7 @@ class Case:
 
 
 R = "resident_id"
+PROTOCOL = {"fall": {"steps": [{"id": "spy", "zh-CN": "x", "en": "x"}]}}
 CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/alerts"): [Case(200), Case(200, query={"home_id": "{home_id}"})],
     ("GET", "/api/v1/alerts/stream"): [],  # test_the_live_stream_sends_no_alert_of_another_centre
@@ -237,6 +247,29 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("POST", "/api/v1/auth/logout"): [Case(204)],
     ("GET", "/api/v1/reports/response"): [Case(200)],
     ("GET", "/api/v1/organisations"): [Case(403)],
+    ("GET", "/api/v1/protocols"): [
+        Case(200),
+        Case(422, query={"organisation_id": "{organisation_id}"}),
+    ],
+    ("PUT", "/api/v1/protocols"): [
+        Case(422, PROTOCOL, query={"organisation_id": "{organisation_id}"}),
+    ],
+    ("DELETE", "/api/v1/protocols"): [Case(422, query={"organisation_id": "{organisation_id}"})],
+    ("GET", "/api/v1/alerts/{alert_id}/protocol"): [Case(404)],
+    ("POST", "/api/v1/alerts/{alert_id}/protocol/{step_id}"): [
+        Case(404, path="/api/v1/alerts/{alert_id}/protocol/call_resident"),
+        Case(404, path="/api/v1/alerts/{alert_id}/protocol/queen"),
+    ],
+    ("POST", "/api/v1/alerts/{alert_id}/notes"): [Case(404, {"text": "spy"})],
+    ("POST", "/api/v1/alerts/{alert_id}/calls"): [
+        Case(404, {"callee": "resident", "outcome": "answered"}),
+        Case(  # A's alert (raised first: id 1), B's contact
+            422,
+            {"callee": "contact", "contact_id": "{contact_id}", "outcome": "answered"},
+            path="/api/v1/alerts/1/calls",
+        ),
+    ],
+    ("GET", "/api/v1/handover"): [Case(200)],
     ("POST", "/api/v1/organisations"): [Case(403, {"id": "evil", "name": "Evil"})],
 }
 """Every route of a centre's staff with B's ids. The webhooks (no account) and
@@ -314,6 +347,8 @@ async def b_as_stored(store: Store) -> str:
         await store.list_users(B),
         b_alerts,
         [await store.get_timeline(a.id) for a in b_alerts],
+        await store.get_protocols(B),
+        await store.list_all_liveness(B),
     ]
     return repr(parts)
 
