@@ -33,6 +33,8 @@ from dashboard_api import (
     routes_alerts,
     routes_cn_sms,
     routes_health,
+    routes_home_status,
+    routes_monthly,
     routes_organisations,
     routes_registry,
     routes_reports,
@@ -153,6 +155,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(routes_users.build_router(ctx, tokens))
     app.include_router(routes_organisations.build_router(ctx, tokens))
     app.include_router(routes_reports.build_router(ctx, tokens))
+    app.include_router(routes_monthly.build_router(ctx, tokens))
+    app.include_router(routes_home_status.build_router(ctx, tokens))
     app.include_router(routes_health.build_router(ctx))
     app.include_router(routes_twilio.build_router(ctx))
     app.include_router(routes_cn_sms.build_router(ctx))

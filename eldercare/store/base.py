@@ -38,6 +38,7 @@ from eldercare.domain import (
     TimelineEntry,
     User,
 )
+from eldercare.store._reports_sql import ResponsePeople
 
 
 class StoreError(Exception):
@@ -580,6 +581,16 @@ class Store(Protocol):
         self, since: datetime, until: datetime, organisation_id: str | None = None
     ) -> list[AlertResponse]:
         """Alerts raised in [since, until) with their staff response times, by id."""
+        ...
+
+    async def list_response_people(
+        self, since: datetime, until: datetime, organisation_id: str | None = None
+    ) -> list[ResponsePeople]:
+        """Alerts raised in [since, until): home and first responding account, by id."""
+        ...
+
+    async def list_all_liveness(self, organisation_id: str | None = None) -> list[DeviceLiveness]:
+        """Every device's liveness (of that organisation), in one query, by device id."""
         ...
 
     # --- detectors (detectors/runtime.py) ------------------------------------------
