@@ -5,8 +5,6 @@ A home is ``alerting`` with an unresolved alert, else ``device_offline`` with a
 device offline (the rule of ``device_online.py``), else ``all_well``.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any

@@ -1,8 +1,6 @@
 """The monthly response report for supervisors: JSON, CSV and PDF
 (``alerts/monthly_report.py`` has the definitions)."""
 
-from __future__ import annotations
-
 import csv
 import io
 import re
