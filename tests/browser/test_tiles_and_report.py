@@ -138,9 +138,9 @@ async def test_the_monthly_report_draws_the_apis_figures(running: Running, tmp_p
         change = await run.service.store.record_finding(finding, 600)
         assert change is not None
         ids.append(change.alert.id)
-    client, headers = await _api(run)
     month = now.astimezone(run.service.settings.tz).strftime("%Y-%m")
-    async with client:
+    async with httpx.AsyncClient(base_url=run.api) as client:
+        headers = await _headers(client)
         for alert_id in ids[:2]:
             done = await client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=headers)
             assert done.status_code == 200, done.text
@@ -159,7 +159,8 @@ async def test_the_monthly_report_draws_the_apis_figures(running: Running, tmp_p
         async def drawn() -> dict[str, Any] | None:
             data: dict[str, Any] = await page.evaluate(
                 """() => Object.fromEntries(
-                   ["chart-month", "chart-kind", "chart-operator", "chart-home"].map((id) => { const c = Chart.getChart(document.getElementById(id));
+                   ["chart-month", "chart-kind", "chart-operator", "chart-home"].map((id) => {
+                     const c = Chart.getChart(document.getElementById(id));
                        return [id, c ? { labels: c.data.labels,
                          data: c.data.datasets.map((d) => d.data) } : null]; }))"""
             )
