@@ -15,6 +15,7 @@ from playwright.async_api import Page, Request
 from eldercare.domain import AlertKind, Finding, Severity
 from eldercare.provision import provision
 from eldercare.store.base import LivenessUpdate
+from simulators.publisher import DevicePublisher
 from tests.browser.chromium import artifact, chromium
 from tests.browser.conftest import ADMIN_PASSWORD, Running, log_in
 from tests.e2e.helpers import eventually
@@ -46,6 +47,11 @@ async def _provision(run: Running, tmp_path: Path) -> None:
             h, f"{h}-r1", AlertKind.SOS, Severity.CRITICAL, now, f"tiles:{n}", device_id=f"{h}-sos"
         )
         assert await run.service.store.record_finding(finding, 600) is not None
+
+
+async def _press_sos(run: Running, home: str) -> None:
+    async with DevicePublisher("127.0.0.1", run.mqtt_port) as pub:
+        await pub.event(home, f"{home}-sos", {"action": "press"})
 
 
 async def _headers(client: httpx.AsyncClient) -> dict[str, str]:
@@ -127,6 +133,20 @@ async def test_two_thousand_home_tiles_from_one_request_filtered_and_searched(
         assert sorted(await _shown(page)) == list(OFFLINE)
         await page.screenshot(path=artifact("tiles-2000.png"))
         assert len([u for u in requests if "/api/v1/" in u]) == len(api_calls)  # filters: no calls
+
+        # a new alert comes over the live stream: the tile turns, from one more request
+        await page.fill("#tile-search", "")
+        await page.select_option("#tile-state", "alerting")
+        assert "h1" not in await _shown(page)
+        await _press_sos(run, "h1")
+
+        async def h1_alerting() -> bool | None:
+            return True if "h1" in await _shown(page) else None
+
+        await eventually(h1_alerting, timeout=5)
+        reloads = sum("/api/v1/status/homes" in u for u in requests)
+        assert 2 <= reloads <= 3, requests[len(api_calls) :]
+        assert not [u for u in requests if "/homes/" in u]
 
 
 async def test_the_monthly_report_draws_the_apis_figures(running: Running, tmp_path: Path) -> None:
