@@ -34,6 +34,8 @@ from dashboard_api import (
     routes_cn_sms,
     routes_handover,
     routes_health,
+    routes_home_status,
+    routes_monthly,
     routes_organisations,
     routes_protocols,
     routes_registry,
@@ -157,6 +159,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(routes_users.build_router(ctx, tokens))
     app.include_router(routes_organisations.build_router(ctx, tokens))
     app.include_router(routes_reports.build_router(ctx, tokens))
+    app.include_router(routes_monthly.build_router(ctx, tokens))
+    app.include_router(routes_home_status.build_router(ctx, tokens))
     app.include_router(routes_health.build_router(ctx))
     app.include_router(routes_twilio.build_router(ctx))
     app.include_router(routes_cn_sms.build_router(ctx))

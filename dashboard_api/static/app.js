@@ -5,6 +5,7 @@
 const SEVERITY_RANK = { critical: 0, high: 1, warning: 2, info: 3 };
 const ACTIVE = ["open", "acknowledged", "dispatched", "on_site"];
 const HOMES_REFRESH_MS = 30000;
+const PER_HOME_STATUS_MAX = 200; // above it, device dots and vitals only in tiles.html / on click
 
 const state = {
   token: sessionStorage.getItem("token"),
@@ -367,7 +368,9 @@ async function loadHomes() {
     const [homes, residents] = await Promise.all([api("/api/v1/homes"), api("/api/v1/residents")]);
     state.homes = homes;
     state.residents = new Map(residents.map((r) => [r.id, r]));
-    const statuses = await Promise.all(homes.map((h) => api(`/api/v1/homes/${encodeURIComponent(h.id)}/status`).catch(() => null)));
+    // a large centre: no request per home here; tiles.html shows every home from one request
+    const perHome = homes.length <= PER_HOME_STATUS_MAX ? homes : [];
+    const statuses = await Promise.all(perHome.map((h) => api(`/api/v1/homes/${encodeURIComponent(h.id)}/status`).catch(() => null)));
     state.status = new Map(statuses.filter(Boolean).map((s) => [s.home_id, s]));
     renderHomes();
     renderAlerts();

@@ -8,15 +8,14 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from eldercare.domain import DeviceLiveness, TimelineEntry
+from eldercare.domain import TimelineEntry
 from eldercare.store._common import require_aware
-from eldercare.store._postgres_base import PostgresBase, _liveness, _row, _rows, _timeline
+from eldercare.store._postgres_base import PostgresBase, _row, _rows, _timeline
 from eldercare.store._protocols_sql import (
     DELETE_PROTOCOLS,
     GET_PROTOCOLS,
     SAVE_PROTOCOLS,
     StoredProtocols,
-    liveness_sql,
     timeline_window_sql,
 )
 
@@ -58,9 +57,3 @@ class PostgresProtocols(PostgresBase):
             params.append(organisation_id)
         async with self._tx() as conn:
             return [_timeline(r) for r in await _rows(conn, sql, params)]
-
-    async def list_all_liveness(self, organisation_id: str | None = None) -> list[DeviceLiveness]:
-        sql = liveness_sql("%s", organisation_id is not None)
-        params = () if organisation_id is None else (organisation_id,)
-        async with self._tx() as conn:
-            return [_liveness(r) for r in await _rows(conn, sql, params)]

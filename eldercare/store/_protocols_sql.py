@@ -42,11 +42,3 @@ def timeline_window_sql(p: str, n_events: int, scoped: bool) -> str:
     if scoped:
         sql += f" AND a.organisation_id = {p}"
     return sql + " ORDER BY t.at, t.id"
-
-
-def liveness_sql(p: str, scoped: bool) -> str:
-    """Every device's liveness (of one organisation's homes when ``scoped``)."""
-    sql = "SELECT id, last_seen, battery, online FROM devices"
-    if scoped:
-        sql += f" WHERE home_id IN (SELECT id FROM homes WHERE organisation_id = {p})"
-    return sql + " ORDER BY home_id, id"

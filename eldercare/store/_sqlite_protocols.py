@@ -7,16 +7,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from eldercare.domain import DeviceLiveness, TimelineEntry
+from eldercare.domain import TimelineEntry
 from eldercare.store._protocols_sql import (
     DELETE_PROTOCOLS,
     GET_PROTOCOLS,
     SAVE_PROTOCOLS,
     StoredProtocols,
-    liveness_sql,
     timeline_window_sql,
 )
-from eldercare.store._sqlite_base import SQLiteBase, _dt, _liveness, _timeline, _ts
+from eldercare.store._sqlite_base import SQLiteBase, _dt, _timeline, _ts
 
 
 class SQLiteProtocols(SQLiteBase):
@@ -59,9 +58,3 @@ class SQLiteProtocols(SQLiteBase):
             params.append(organisation_id)
         rows = await self._run(lambda: self._conn.execute(sql, params).fetchall())
         return [_timeline(r) for r in rows]
-
-    async def list_all_liveness(self, organisation_id: str | None = None) -> list[DeviceLiveness]:
-        sql = liveness_sql("?", organisation_id is not None)
-        params = () if organisation_id is None else (organisation_id,)
-        rows = await self._run(lambda: self._conn.execute(sql, params).fetchall())
-        return [_liveness(r) for r in rows]

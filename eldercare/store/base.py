@@ -39,6 +39,7 @@ from eldercare.domain import (
     User,
 )
 from eldercare.store._protocols_sql import StoredProtocols
+from eldercare.store._reports_sql import ResponsePeople
 
 
 class StoreError(Exception):
@@ -583,6 +584,16 @@ class Store(Protocol):
         """Alerts raised in [since, until) with their staff response times, by id."""
         ...
 
+    async def list_response_people(
+        self, since: datetime, until: datetime, organisation_id: str | None = None
+    ) -> list[ResponsePeople]:
+        """Alerts raised in [since, until): home and first responding account, by id."""
+        ...
+
+    async def list_all_liveness(self, organisation_id: str | None = None) -> list[DeviceLiveness]:
+        """Every device's liveness (of that organisation), in one query, by device id."""
+        ...
+
     # --- detectors (detectors/runtime.py) ------------------------------------------
     async def save_detector_state(self, rows: Sequence[DetectorStateRow], at: datetime) -> None:
         """Upsert (or, for ``state`` None, delete) the entries in one transaction."""
@@ -642,8 +653,4 @@ class Store(Protocol):
     ) -> list[TimelineEntry]:
         """Timeline entries named in ``events`` with start <= at < end, oldest
         first; with ``organisation_id``, only those of that centre's alerts."""
-        ...
-
-    async def list_all_liveness(self, organisation_id: str | None = None) -> list[DeviceLiveness]:
-        """Every device's liveness, of one centre's homes when ``organisation_id``."""
         ...

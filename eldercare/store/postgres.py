@@ -75,6 +75,7 @@ from eldercare.store._postgres_base import (
 from eldercare.store._postgres_detectors import PostgresDetectors
 from eldercare.store._postgres_escalation import PostgresEscalation
 from eldercare.store._postgres_protocols import PostgresProtocols
+from eldercare.store._postgres_reports import PostgresReports
 from eldercare.store._postgres_retention import PostgresRetention
 from eldercare.store.base import (
     AlertFilter,
@@ -95,6 +96,7 @@ def _by_id(
 
 
 class PostgresStore(
+    PostgresReports,
     PostgresAuth,
     PostgresApi,
     PostgresEscalation,

@@ -61,6 +61,7 @@ from eldercare.store._sqlite_base import (
 from eldercare.store._sqlite_detectors import SQLiteDetectors
 from eldercare.store._sqlite_escalation import SQLiteEscalation
 from eldercare.store._sqlite_protocols import SQLiteProtocols
+from eldercare.store._sqlite_reports import SQLiteReports
 from eldercare.store._sqlite_retention import SQLiteRetention
 from eldercare.store.base import (
     AlertFilter,
@@ -76,6 +77,7 @@ def _org(organisation_id: str | None) -> tuple[str, ...]:
 
 
 class SQLiteStore(
+    SQLiteReports,
     SQLiteAuth,
     SQLiteApi,
     SQLiteEscalation,

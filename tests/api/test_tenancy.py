@@ -13,6 +13,7 @@ and B is unchanged. The live stream sends A's operator none of B's alerts.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from pypdf import PdfReader
 
 from dashboard_api.app import create_app
 from dashboard_api.context import AppContext
@@ -246,6 +248,14 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("POST", "/api/v1/auth/renew"): [Case(200)],
     ("POST", "/api/v1/auth/logout"): [Case(204)],
     ("GET", "/api/v1/reports/response"): [Case(200)],
+    ("GET", "/api/v1/reports/monthly"): [Case(200)],
+    ("GET", "/api/v1/reports/monthly.csv"): [Case(200)],
+    ("GET", "/api/v1/reports/monthly.pdf"): [Case(200)],
+    ("GET", "/api/v1/status/homes"): [
+        Case(200),
+        Case(200, query={"q": "{home_id}"}),
+        Case(200, query={"q": "Bertha"}),
+    ],
     ("GET", "/api/v1/organisations"): [Case(403)],
     ("GET", "/api/v1/protocols"): [
         Case(200),
@@ -378,6 +388,19 @@ async def test_centre_a_staff_get_nothing_of_centre_b(
         assert items == ([] if case.query else [centres.a_alert])
     if case.status == 200 and path == "/api/v1/reports/response":
         assert response.json()["overall"]["alerts"] == 1  # A's alert, not B's
+    if case.status == 200 and path == "/api/v1/reports/monthly":
+        assert response.json()["total"]["overall"]["alerts"] == 1  # A's alert, not B's
+    if case.status == 200 and path == "/api/v1/reports/monthly.csv":
+        assert "bee" not in response.text
+        assert ",overall,,1," in response.text  # A's alert, not B's
+    if case.status == 200 and path == "/api/v1/reports/monthly.pdf":
+        text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(response.content)).pages)
+        assert "bee" not in text.lower()
+        assert "overall 1 " in " ".join(text.split())
+    if case.status == 200 and path == "/api/v1/status/homes":
+        homes = [h["home_id"] for h in response.json()["homes"]]
+        assert homes == ([] if case.query else ["h1"])
+        assert sum(response.json()["counts"].values()) == 1
     assert await b_as_stored(store) == before, "centre B was changed"
     if case.status in (404, 422):
         # exactly what a missing id gets: the same status, the same sentence
