@@ -38,6 +38,7 @@ from eldercare.domain import (
     TimelineEntry,
     User,
 )
+from eldercare.store.floods import FloodStore
 
 
 class StoreError(Exception):
@@ -263,7 +264,7 @@ class PruneResult:
     """SQLite: the vitals rollup rows (device-minutes) deleted; TimescaleDB: None"""
 
 
-class Store(Protocol):
+class Store(FloodStore, Protocol):
     # --- life cycle ---------------------------------------------------------------
     async def migrate(self) -> list[str]:
         """Apply pending migrations; return the names applied (empty if none)."""

@@ -74,6 +74,7 @@ from eldercare.store._postgres_base import (
 )
 from eldercare.store._postgres_detectors import PostgresDetectors
 from eldercare.store._postgres_escalation import PostgresEscalation
+from eldercare.store._postgres_floods import PostgresFloods
 from eldercare.store._postgres_retention import PostgresRetention
 from eldercare.store.base import (
     AlertFilter,
@@ -100,6 +101,7 @@ class PostgresStore(
     PostgresDetectors,
     PostgresMqttCredentials,
     PostgresRetention,
+    PostgresFloods,
     PostgresBase,
 ):
     """The production store; create it with ``await PostgresStore.open(url)``."""

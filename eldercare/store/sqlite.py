@@ -60,6 +60,7 @@ from eldercare.store._sqlite_base import (
 )
 from eldercare.store._sqlite_detectors import SQLiteDetectors
 from eldercare.store._sqlite_escalation import SQLiteEscalation
+from eldercare.store._sqlite_floods import SQLiteFloods
 from eldercare.store._sqlite_retention import SQLiteRetention
 from eldercare.store.base import (
     AlertFilter,
@@ -81,6 +82,7 @@ class SQLiteStore(
     SQLiteDetectors,
     SQLiteMqttCredentials,
     SQLiteRetention,
+    SQLiteFloods,
     SQLiteBase,
 ):
     """The embedded store; create it with ``await SQLiteStore.open(path)``."""
