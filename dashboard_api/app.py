@@ -32,6 +32,7 @@ from dashboard_api import (
     auth,
     routes_alerts,
     routes_cn_sms,
+    routes_floods,
     routes_health,
     routes_organisations,
     routes_registry,
@@ -86,6 +87,10 @@ TAGS = [
     },
     {"name": "reports", "description": "Response times against the window (supervisors)."},
     {"name": "health", "description": "Probes and Prometheus metrics (no token)."},
+    {
+        "name": "incidents",
+        "description": "Alarm floods grouped into incidents; maintenance silences.",
+    },
 ]
 
 
@@ -156,6 +161,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(routes_health.build_router(ctx))
     app.include_router(routes_twilio.build_router(ctx))
     app.include_router(routes_cn_sms.build_router(ctx))
+    app.include_router(routes_floods.build_router(ctx, tokens))
     _document_errors(app)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)

@@ -67,6 +67,13 @@ ROLES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/auth/renew"): OP,
     ("POST", "/api/v1/auth/logout"): OP,
     ("GET", "/api/v1/reports/response"): SUP,
+    ("GET", "/api/v1/incidents"): OP,
+    ("GET", "/api/v1/incidents/{incident_id}"): OP,
+    ("POST", "/api/v1/incidents/{incident_id}/end"): SUP,
+    ("GET", "/api/v1/silences"): OP,
+    ("POST", "/api/v1/silences"): SUP,
+    ("GET", "/api/v1/silences/{silence_id}"): OP,
+    ("POST", "/api/v1/silences/{silence_id}/end"): SUP,
     ("POST", "/twilio/sms/status"): TWILIO,
     ("POST", "/twilio/sms/inbound"): TWILIO,
     ("POST", "/twilio/voice/status"): TWILIO,
@@ -87,6 +94,8 @@ SAMPLE = {
     "contact_id": "1",
     "username": "someone",
     "token": "not-the-callback-token",
+    "incident_id": "1",
+    "silence_id": "1",
 }
 
 

@@ -39,6 +39,7 @@ from eldercare.domain import (
     User,
 )
 from eldercare.store import AlertFilter, Store, open_store
+from eldercare.store.floods import Silence
 from tests.api.conftest import ADMIN, PASSWORD, SECRET, RaiseAlert
 from tests.api.served import served
 from tests.api.test_roles import PUBLIC, ROLES, TWILIO
@@ -59,6 +60,7 @@ B_MARKERS = (
     "bee-sup",
     "bee-admin",
     "Centre Bee",
+    "bee work",
 )
 """Strings of B's rows: none may appear in any answer to A's staff."""
 NOW = datetime.now(UTC)
@@ -129,6 +131,11 @@ async def centres(store: Store, raise_alert: RaiseAlert, hashes: dict[str, str])
     await _readings(store, "bee-home", "bee-bed")
     a_alert = await raise_alert(subject="a-res", home_id="h1", kind=AlertKind.FALL)
     b_alert = await raise_alert(subject="bee-res", home_id="bee-home", kind=AlertKind.FALL)
+    b_incident = await store.open_incident(B, "device_offline", "status", NOW)
+    await store.add_incident_members(b_incident.id, [b_alert.id], NOW)
+    b_silence = await store.create_silence(
+        Silence(None, B, "bee-home", "bee-door", NOW, NOW + timedelta(hours=1), "bee work")
+    )
     ids = {
         "home_id": "bee-home",
         "resident_id": "bee-res",
@@ -137,6 +144,8 @@ async def centres(store: Store, raise_alert: RaiseAlert, hashes: dict[str, str])
         "alert_id": str(b_alert.id),
         "username": "bee-op",
         "token": "not-the-callback-token",
+        "incident_id": str(b_incident.id),
+        "silence_id": str(b_silence.id),
         "organisation_id": B,  # last: "bee" is in the ids above
     }
     return Centres(ids, a_alert.id, b_alert.id)
@@ -150,6 +159,8 @@ MISSING = {
     "alert_id": "999999",
     "username": "zz-op",
     "token": "not-the-callback-token",
+    "incident_id": "999999",
+    "silence_id": "999999",
     "organisation_id": "zz-org",
 }
 
@@ -238,6 +249,19 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/reports/response"): [Case(200)],
     ("GET", "/api/v1/organisations"): [Case(403)],
     ("POST", "/api/v1/organisations"): [Case(403, {"id": "evil", "name": "Evil"})],
+    ("GET", "/api/v1/incidents"): [Case(200), Case(200, query={"status": "all"})],
+    ("GET", "/api/v1/incidents/{incident_id}"): [Case(404)],
+    ("POST", "/api/v1/incidents/{incident_id}/end"): [Case(404)],
+    ("GET", "/api/v1/silences"): [Case(200), Case(200, query={"home_id": "{home_id}"})],
+    ("POST", "/api/v1/silences"): [
+        Case(422, {"home_id": "{home_id}", "ends_at": "2099-01-01T00:00:00+00:00"}),
+        Case(
+            422,
+            {"home_id": "h1", "device_id": "{device_id}", "ends_at": "2099-01-01T00:00:00+00:00"},
+        ),
+    ],
+    ("GET", "/api/v1/silences/{silence_id}"): [Case(404)],
+    ("POST", "/api/v1/silences/{silence_id}/end"): [Case(404)],
 }
 """Every route of a centre's staff with B's ids. The webhooks (no account) and
 the public probes are not any centre's (test_every_route_has_a_tenancy_case)."""
@@ -314,6 +338,8 @@ async def b_as_stored(store: Store) -> str:
         await store.list_users(B),
         b_alerts,
         [await store.get_timeline(a.id) for a in b_alerts],
+        await store.list_incidents(B),
+        await store.list_silences(B),
     ]
     return repr(parts)
 
