@@ -48,6 +48,8 @@ from eldercare.tenancy import alert_organisation
 
 log = logging.getLogger("eldercare.incidents")
 
+EXPIRE_EVERY = timedelta(seconds=10)
+"""How often ``expire`` looks for quiet incidents (an incident may end up to this late)."""
 INCIDENT_STEP = "incident.supervisor"
 """Name of the one escalation step that tells the supervisors of an incident."""
 
@@ -103,6 +105,7 @@ class FloodGuard:
         self._recent: dict[_Key, deque[tuple[datetime, Alert]]] = {}
         self._open: dict[_Key, Incident | None] = {}
         """The open incident per key, once read from the store (None: none open)."""
+        self._checked: datetime | None = None
 
     async def on_alert(self, alert: Alert, finding: Finding, created: bool) -> bool:
         """Called for every raised or repeated alert before its ladder is written;
@@ -137,6 +140,9 @@ class FloodGuard:
         """End the open incidents quiet for ``quiet_s``; return those ended (the
         service's tick calls it, so an incident ends even when no alert comes)."""
         now = now or self.clock.now()
+        if self._checked is not None and timedelta(0) <= now - self._checked < EXPIRE_EVERY:
+            return []  # the pipeline ticks after every batch: look at most every 10 s
+        self._checked = now
         quiet = timedelta(seconds=self.rules.quiet_s)
         ended: list[Incident] = []
         for incident in await self.store.list_incidents(None, open_only=True, limit=1000):
