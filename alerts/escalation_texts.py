@@ -48,6 +48,11 @@ def message_text(
     ``as_of``: when the step is due, so a repeated breach says how late it is now)."""
     a = ctx.alert
     reply = recipient_kind == "family" and ctx.reply_hint
+    if message.startswith("incident:"):  # alerts/incidents.py: incident:<id>:<members>
+        _, incident_id, members = message.split(":")
+        return messages.incident_text(
+            language, a.kind, a.raised_at, ctx.tz, int(incident_id), int(members)
+        )
     if message == "all_clear":
         outcome = a.outcome or Outcome.HANDLED
         return messages.all_clear_text(

@@ -305,6 +305,25 @@ def supervisor_text(
     return _fit_name(who, lang, build)
 
 
+def incident_text(
+    language_code: str, kind: AlertKind, at: datetime, tz: ZoneInfo, incident_id: int, members: int
+) -> str:
+    """To the supervisors, once per incident (alerts/incidents.py): a flood of alerts."""
+    lang = language(language_code)
+    when, what = _hhmm(at, tz), what_text(lang, kind)
+    if lang == EN:
+        return _fit(
+            f"Eldercare supervisor: incident #{incident_id}: {what} in {members}+ homes since "
+            f"{when} (power or network?). Family SMS held back; see the screen.",
+            f"Incident #{incident_id}: {what} in {members}+ homes since {when}; family SMS held",
+        )
+    return _fit(
+        f"【颐养安督导】事件#{incident_id}：{when}起{members}户以上{what}，疑似停电或网络故障，"
+        "家属短信已暂停，请看大屏",
+        f"事件#{incident_id}：{when}起{members}户以上{what}，家属短信已暂停",
+    )
+
+
 def window_warning_text(
     language_code: str, who: str, kind: AlertKind, deadline: datetime, tz: ZoneInfo, alert_id: int
 ) -> str:

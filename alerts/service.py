@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from alerts.escalation import Escalation
 from alerts.events import AlertBus
+from alerts.incidents import FloodGuard
 from alerts.lifecycle import IllegalTransition, check_transition
+from alerts.silences import Silences
 from eldercare.clock import Clock
 from eldercare.domain import (
     Alert,
@@ -56,7 +58,13 @@ class AlertService:
         default_timezone: str,
         care_centre_phone: str,
         escalation: Escalation | None = None,
+        floods: FloodGuard | None = None,
+        silences: Silences | None = None,
     ) -> None:
+        self.floods = floods
+        """Groups alarm floods into incidents (alerts/incidents.py); None: never."""
+        self.silences = silences
+        """Maintenance silences (alerts/silences.py); None: nothing is silenced."""
         self.store = store
         self.clock = clock
         self.bus = bus
@@ -80,6 +88,8 @@ class AlertService:
             await held.hold(finding)
             return None
         try:
+            if self.silences is not None and await self.silences.holds(finding) is not None:
+                return None
             change = await self.store.record_finding(finding, self.response_window_s)
         except StoreUnavailable as exc:
             if held is None:
@@ -106,9 +116,19 @@ class AlertService:
             extra={"alert_id": alert.id, "kind": alert.kind.value, "home_id": alert.home_id},
         )
         self.bus.publish("raised" if change.created else "repeated", alert)
+        grouped = self.floods is not None and await self.floods.on_alert(
+            alert, finding, change.created
+        )
         if self.escalation is not None:
             await self.escalation.schedule(alert)  # a durable row per step, before we return
+        if grouped and self.floods is not None:
+            await self.floods.hold(alert)  # a member of an incident: no ladder of its own
         return change
+
+    async def tick(self) -> None:
+        """Time-based work of the alerts (the pipeline's tick): end quiet incidents."""
+        if self.floods is not None:
+            await self.floods.expire()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

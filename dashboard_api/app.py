@@ -32,6 +32,7 @@ from dashboard_api import (
     auth,
     routes_alerts,
     routes_cn_sms,
+    routes_floods,
     routes_handover,
     routes_health,
     routes_home_status,
@@ -92,6 +93,10 @@ TAGS = [
     {"name": "protocols", "description": "Response checklists per alert kind, notes, calls."},
     {"name": "handover", "description": "The shift handover report."},
     {"name": "health", "description": "Probes and Prometheus metrics (no token)."},
+    {
+        "name": "incidents",
+        "description": "Alarm floods grouped into incidents; maintenance silences.",
+    },
 ]
 
 
@@ -166,6 +171,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(routes_cn_sms.build_router(ctx))
     app.include_router(routes_protocols.build_router(ctx, tokens))
     app.include_router(routes_handover.build_router(ctx, tokens))
+    app.include_router(routes_floods.build_router(ctx, tokens))
     _document_errors(app)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)

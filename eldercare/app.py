@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 from alerts.channels import SmsChannel, VoiceChannel
 from alerts.escalation import EscalationEngine
 from alerts.events import AlertBus
+from alerts.incidents import FloodGuard, FloodRules
 from alerts.policy import load_policy
 from alerts.provider_limits import SmsLimitGuard, load_provider_limits
 from alerts.service import AlertService
+from alerts.silences import Silences
 from alerts.sms_routing import attach_store, build_channels
 from alerts.standby import Standby
 from alerts.twilio_channels import close_channels
@@ -161,6 +163,19 @@ class Service:
             default_timezone=s.timezone,
             care_centre_phone=s.care_centre_phone,
             escalation=self.escalation,
+            floods=FloodGuard(
+                self._store,
+                self.clock,
+                self.bus,
+                self.metrics,
+                FloodRules(
+                    s.flood_threshold,
+                    s.flood_window,
+                    s.flood_quiet,
+                    FloodRules.parse_kinds(s.flood_kinds),
+                ),
+            ),
+            silences=Silences(self._store, self.clock, self.metrics),
         )
         if s.spool_path and not s.database_url.startswith("sqlite:"):
             try:

@@ -88,6 +88,7 @@ class Pipeline:
         for detector in self.detectors:
             signals.extend(detector.on_tick(now))
         await self._apply(signals)
+        await self.alerts.tick()
         runtime = self.runtime
         if runtime is not None and self._checkpoint is None and runtime.checkpoint_due():
             # Not in the caller's task: a tick at the end of a fast-lane batch must

@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from eldercare.domain import AlertKind
+
 PREFIX = "ELDERCARE_"
 MIN_SECRET_KEY_BYTES = 32
 """HS256 keys shorter than the hash's 32 bytes are refused (RFC 7518 §3.2)."""
@@ -112,6 +114,14 @@ class Settings:
     """Path of an escalation policy TOML file; unset = alerts/policies/default.toml."""
     sms_quota_per_hour: int = 10
     """SMS per phone per hour; past it one summary SMS, then none until the hour rolls on."""
+    flood_threshold: int = 20
+    """Alerts of one kind and cause across homes that make an incident (0: never group)."""
+    flood_window: float = 120.0
+    """Seconds within which ``flood_threshold`` alerts make an incident."""
+    flood_quiet: float = 600.0
+    """Seconds after its last member joined at which an incident ends."""
+    flood_kinds: str = "device_offline"
+    """Comma-separated alert kinds that may be grouped into incidents (never sos)."""
     sms_limits: str | None = None
     """Path of a TOML file of SMS provider limits over alerts/policies/sms_limits.toml."""
     twilio_messaging_service_sid: str | None = None
@@ -220,6 +230,17 @@ class Settings:
             raise SettingsError("ELDERCARE_BATCH_MAX must be at least 1")
         if self.sms_quota_per_hour < 1:
             raise SettingsError("ELDERCARE_SMS_QUOTA_PER_HOUR must be at least 1")
+        if self.flood_threshold < 0 or self.flood_window <= 0 or self.flood_quiet <= 0:
+            raise SettingsError(
+                "ELDERCARE_FLOOD_THRESHOLD must be 0 or more, ELDERCARE_FLOOD_WINDOW and"
+                " ELDERCARE_FLOOD_QUIET positive seconds"
+            )
+        kinds = {k.strip() for k in self.flood_kinds.split(",") if k.strip()}
+        if bad := sorted(kinds - {k.value for k in AlertKind} | (kinds & {"sos"})):
+            raise SettingsError(
+                f"ELDERCARE_FLOOD_KINDS: {', '.join(bad)} cannot be grouped"
+                " (alert kinds of CONTRACT.md §2 except sos)"
+            )
         if self.device_rate < 0 or (self.device_rate > 0 and self.device_burst < 1):
             raise SettingsError(
                 "ELDERCARE_DEVICE_RATE must be 0 (no limit) or positive, with"

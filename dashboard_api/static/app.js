@@ -45,6 +45,7 @@ function applyLanguage() {
   updateLive(state.source && state.source.readyState === 1);
   renderAlerts();
   renderHomes();
+  renderIncidents();
   if (state.chart) loadChart(state.chart.resident);
 }
 
@@ -105,6 +106,7 @@ function start() {
   renderSoundBanner();
   connect();
   loadHomes();
+  startIncidents(); // incidents.js: alarm floods and silences
   clearInterval(state.homesTimer);
   state.homesTimer = setInterval(loadHomes, HOMES_REFRESH_MS);
 }
@@ -160,7 +162,8 @@ function connect() {
     const alert = JSON.parse(msg.data);
     const known = state.alerts.get(alert.id);
     upsert(alert);
-    if (ACTIVE.includes(alert.status)) {
+    onIncidentChange(alert);
+    if (ACTIVE.includes(alert.status) && !isIncidentMember(alert.id)) {
       alarmOnChange(alert, known);
       if (alert.id > 0) loadTimeline(alert.id); // the card shows every change: messages, replies, actions
     }
@@ -196,7 +199,7 @@ async function loadAlerts() {
   }
   state.alerts = found;
   renderAlerts();
-  for (const id of found.keys()) loadTimeline(id);
+  for (const id of found.keys()) if (!isIncidentMember(id)) loadTimeline(id);
 }
 
 async function loadTimeline(id) {
@@ -223,7 +226,7 @@ function upsert(alert) {
 }
 
 function sortedAlerts() {
-  return [...state.alerts.values()].sort((a, b) =>
+  return [...state.alerts.values()].filter((a) => !isIncidentMember(a.id)).sort((a, b) =>
     (SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity]) || (Date.parse(a.raised_at) - Date.parse(b.raised_at)) || a.id - b.id);
 }
 

@@ -40,6 +40,7 @@ from eldercare.domain import (
 )
 from eldercare.store._protocols_sql import StoredProtocols
 from eldercare.store._reports_sql import ResponsePeople
+from eldercare.store.floods import FloodStore
 
 
 class StoreError(Exception):
@@ -265,7 +266,7 @@ class PruneResult:
     """SQLite: the vitals rollup rows (device-minutes) deleted; TimescaleDB: None"""
 
 
-class Store(Protocol):
+class Store(FloodStore, Protocol):
     # --- life cycle ---------------------------------------------------------------
     async def migrate(self) -> list[str]:
         """Apply pending migrations; return the names applied (empty if none)."""

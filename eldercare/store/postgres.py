@@ -74,6 +74,7 @@ from eldercare.store._postgres_base import (
 )
 from eldercare.store._postgres_detectors import PostgresDetectors
 from eldercare.store._postgres_escalation import PostgresEscalation
+from eldercare.store._postgres_floods import PostgresFloods
 from eldercare.store._postgres_protocols import PostgresProtocols
 from eldercare.store._postgres_reports import PostgresReports
 from eldercare.store._postgres_retention import PostgresRetention
@@ -104,6 +105,7 @@ class PostgresStore(
     PostgresMqttCredentials,
     PostgresRetention,
     PostgresProtocols,
+    PostgresFloods,
     PostgresBase,
 ):
     """The production store; create it with ``await PostgresStore.open(url)``."""

@@ -60,6 +60,7 @@ from eldercare.store._sqlite_base import (
 )
 from eldercare.store._sqlite_detectors import SQLiteDetectors
 from eldercare.store._sqlite_escalation import SQLiteEscalation
+from eldercare.store._sqlite_floods import SQLiteFloods
 from eldercare.store._sqlite_protocols import SQLiteProtocols
 from eldercare.store._sqlite_reports import SQLiteReports
 from eldercare.store._sqlite_retention import SQLiteRetention
@@ -85,6 +86,7 @@ class SQLiteStore(
     SQLiteMqttCredentials,
     SQLiteRetention,
     SQLiteProtocols,
+    SQLiteFloods,
     SQLiteBase,
 ):
     """The embedded store; create it with ``await SQLiteStore.open(path)``."""

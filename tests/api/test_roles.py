@@ -79,6 +79,13 @@ ROLES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/reports/monthly.csv"): SUP,
     ("GET", "/api/v1/reports/monthly.pdf"): SUP,
     ("GET", "/api/v1/status/homes"): OP,
+    ("GET", "/api/v1/incidents"): OP,
+    ("GET", "/api/v1/incidents/{incident_id}"): OP,
+    ("POST", "/api/v1/incidents/{incident_id}/end"): SUP,
+    ("GET", "/api/v1/silences"): OP,
+    ("POST", "/api/v1/silences"): SUP,
+    ("GET", "/api/v1/silences/{silence_id}"): OP,
+    ("POST", "/api/v1/silences/{silence_id}/end"): SUP,
     ("POST", "/twilio/sms/status"): TWILIO,
     ("POST", "/twilio/sms/inbound"): TWILIO,
     ("POST", "/twilio/voice/status"): TWILIO,
@@ -100,6 +107,8 @@ SAMPLE = {
     "username": "someone",
     "token": "not-the-callback-token",
     "step_id": "call_resident",
+    "incident_id": "1",
+    "silence_id": "1",
 }
 
 

@@ -42,6 +42,7 @@ from eldercare.domain import (
     User,
 )
 from eldercare.store import AlertFilter, LivenessUpdate, Store, open_store
+from eldercare.store.floods import Silence
 from tests.api.conftest import ADMIN, PASSWORD, SECRET, RaiseAlert
 from tests.api.served import served
 from tests.api.test_roles import PUBLIC, ROLES, TWILIO
@@ -64,6 +65,7 @@ B_MARKERS = (
     "Centre Bee",
     "Ring the queen bee",
     "Bertha hid the key",
+    "bee work",
 )
 """Strings of B's rows: none may appear in any answer to A's staff."""
 NOW = datetime.now(UTC)
@@ -140,6 +142,11 @@ async def centres(store: Store, raise_alert: RaiseAlert, hashes: dict[str, str])
     note = {"text": "Bertha hid the key", "watch": True}
     await store.add_timeline(TimelineEntry(b_alert.id, NOW, "note", "bee-op", note))
     await store.update_liveness([LivenessUpdate("bee-door", last_seen=NOW, online=False)])
+    b_incident = await store.open_incident(B, "device_offline", "status", NOW)
+    await store.add_incident_members(b_incident.id, [b_alert.id], NOW)
+    b_silence = await store.create_silence(
+        Silence(None, B, "bee-home", "bee-door", NOW, NOW + timedelta(hours=1), "bee work")
+    )
     ids = {
         "home_id": "bee-home",
         "resident_id": "bee-res",
@@ -148,6 +155,8 @@ async def centres(store: Store, raise_alert: RaiseAlert, hashes: dict[str, str])
         "alert_id": str(b_alert.id),
         "username": "bee-op",
         "token": "not-the-callback-token",
+        "incident_id": str(b_incident.id),
+        "silence_id": str(b_silence.id),
         "organisation_id": B,  # last: "bee" is in the ids above
     }
     return Centres(ids, a_alert.id, b_alert.id)
@@ -161,6 +170,8 @@ MISSING = {
     "alert_id": "999999",
     "username": "zz-op",
     "token": "not-the-callback-token",
+    "incident_id": "999999",
+    "silence_id": "999999",
     "organisation_id": "zz-org",
 }
 
@@ -281,6 +292,19 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ],
     ("GET", "/api/v1/handover"): [Case(200)],
     ("POST", "/api/v1/organisations"): [Case(403, {"id": "evil", "name": "Evil"})],
+    ("GET", "/api/v1/incidents"): [Case(200), Case(200, query={"status": "all"})],
+    ("GET", "/api/v1/incidents/{incident_id}"): [Case(404)],
+    ("POST", "/api/v1/incidents/{incident_id}/end"): [Case(404)],
+    ("GET", "/api/v1/silences"): [Case(200), Case(200, query={"home_id": "{home_id}"})],
+    ("POST", "/api/v1/silences"): [
+        Case(422, {"home_id": "{home_id}", "ends_at": "2099-01-01T00:00:00+00:00"}),
+        Case(
+            422,
+            {"home_id": "h1", "device_id": "{device_id}", "ends_at": "2099-01-01T00:00:00+00:00"},
+        ),
+    ],
+    ("GET", "/api/v1/silences/{silence_id}"): [Case(404)],
+    ("POST", "/api/v1/silences/{silence_id}/end"): [Case(404)],
 }
 """Every route of a centre's staff with B's ids. The webhooks (no account) and
 the public probes are not any centre's (test_every_route_has_a_tenancy_case)."""
@@ -359,6 +383,8 @@ async def b_as_stored(store: Store) -> str:
         [await store.get_timeline(a.id) for a in b_alerts],
         await store.get_protocols(B),
         await store.list_all_liveness(B),
+        await store.list_incidents(B),
+        await store.list_silences(B),
     ]
     return repr(parts)
 
