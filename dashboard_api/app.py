@@ -29,11 +29,13 @@ from fastapi_offline import FastAPIOffline
 
 from alerts.lifecycle import IllegalTransition
 from dashboard_api import (
+    audit,
     auth,
     routes_alerts,
     routes_cn_sms,
     routes_health,
     routes_organisations,
+    routes_records,
     routes_registry,
     routes_reports,
     routes_twilio,
@@ -85,6 +87,7 @@ TAGS = [
         "description": "The care centres of the installation (platform admins only).",
     },
     {"name": "reports", "description": "Response times against the window (supervisors)."},
+    {"name": "audit", "description": "Who did what, when, from where (read-only)."},
     {"name": "health", "description": "Probes and Prometheus metrics (no token)."},
 ]
 
@@ -156,6 +159,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(routes_health.build_router(ctx))
     app.include_router(routes_twilio.build_router(ctx))
     app.include_router(routes_cn_sms.build_router(ctx))
+    app.include_router(routes_records.build_router(ctx, tokens))
+    app.include_router(audit.build_router(ctx, tokens))
     _document_errors(app)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)

@@ -74,7 +74,9 @@ from eldercare.store._postgres_base import (
 )
 from eldercare.store._postgres_detectors import PostgresDetectors
 from eldercare.store._postgres_escalation import PostgresEscalation
+from eldercare.store._postgres_records import PostgresRecords
 from eldercare.store._postgres_retention import PostgresRetention
+from eldercare.store._postgres_roster import PostgresRoster
 from eldercare.store.base import (
     AlertFilter,
     Conflict,
@@ -94,6 +96,8 @@ def _by_id(
 
 
 class PostgresStore(
+    PostgresRoster,
+    PostgresRecords,
     PostgresAuth,
     PostgresApi,
     PostgresEscalation,

@@ -60,7 +60,9 @@ from eldercare.store._sqlite_base import (
 )
 from eldercare.store._sqlite_detectors import SQLiteDetectors
 from eldercare.store._sqlite_escalation import SQLiteEscalation
+from eldercare.store._sqlite_records import SQLiteRecords
 from eldercare.store._sqlite_retention import SQLiteRetention
+from eldercare.store._sqlite_roster import SQLiteRoster
 from eldercare.store.base import (
     AlertFilter,
     Conflict,
@@ -75,6 +77,8 @@ def _org(organisation_id: str | None) -> tuple[str, ...]:
 
 
 class SQLiteStore(
+    SQLiteRoster,
+    SQLiteRecords,
     SQLiteAuth,
     SQLiteApi,
     SQLiteEscalation,

@@ -38,6 +38,7 @@ from eldercare.domain import (
     Role,
     User,
 )
+from eldercare.records import AuditEntry
 from eldercare.store import AlertFilter, Store, open_store
 from tests.api.conftest import ADMIN, PASSWORD, SECRET, RaiseAlert
 from tests.api.served import served
@@ -127,6 +128,9 @@ async def centres(store: Store, raise_alert: RaiseAlert, hashes: dict[str, str])
             User(name, hashes[PASSWORD], role, "+8613912345678", organisation_id=B)
         )
     await _readings(store, "bee-home", "bee-bed")
+    await store.add_audit(  # B's audit log has an entry A's staff must not see
+        AuditEntry(NOW, "bee-sup", "10.9.9.9", "record.view_key_safe", "resident:bee-res", B)
+    )
     a_alert = await raise_alert(subject="a-res", home_id="h1", kind=AlertKind.FALL)
     b_alert = await raise_alert(subject="bee-res", home_id="bee-home", kind=AlertKind.FALL)
     ids = {
@@ -236,6 +240,13 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("POST", "/api/v1/auth/renew"): [Case(200)],
     ("POST", "/api/v1/auth/logout"): [Case(204)],
     ("GET", "/api/v1/reports/response"): [Case(200)],
+    ("GET", "/api/v1/residents/{resident_id}/record"): [Case(404)],
+    ("PUT", "/api/v1/residents/{resident_id}/record"): [Case(404, {"key_safe_code": "1234"})],
+    ("GET", "/api/v1/audit"): [
+        Case(200),
+        Case(200, query={"actor": "bee-admin"}),
+        Case(200, query={"format": "csv"}),
+    ],
     ("GET", "/api/v1/organisations"): [Case(403)],
     ("POST", "/api/v1/organisations"): [Case(403, {"id": "evil", "name": "Evil"})],
 }
@@ -314,6 +325,7 @@ async def b_as_stored(store: Store) -> str:
         await store.list_users(B),
         b_alerts,
         [await store.get_timeline(a.id) for a in b_alerts],
+        await store.get_resident_record("bee-res"),
     ]
     return repr(parts)
 
