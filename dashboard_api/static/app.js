@@ -302,6 +302,7 @@ function renderAlerts() {
         a.responder ? el("span", { class: "responder" }, t("responder", { r: a.responder })) : null),
       timelineNotes(a),
       detail ? el("div", { class: "card-details" }, contactsBlock(detail), timelineBlock(detail)) : null,
+      window.recordBlock ? window.recordBlock(a) : null, // record.js
       actionButtons(a));
     list.append(card);
   }
