@@ -38,6 +38,7 @@ from eldercare.domain import (
     TimelineEntry,
     User,
 )
+from eldercare.roster import Assignment, Shift
 
 
 class StoreError(Exception):
@@ -615,4 +616,26 @@ class Store(Protocol):
         received before ``dead_letters_before``; None keeps that table.
         Alerts, timelines and the registry are never touched. ``dry_run`` only says
         what would go."""
+        ...
+
+    # --- duty roster and alert assignments (issue 15 item 2; eldercare/roster.py) ------
+    async def add_shift(self, shift: Shift) -> Shift:
+        """Put ``shift.username`` on duty; returns the shift with its id."""
+        ...
+
+    async def list_shifts(self, organisation_id: str, ending_after: datetime) -> list[Shift]:
+        """The centre's shifts that end after ``ending_after``, earliest start first."""
+        ...
+
+    async def delete_shift(self, shift_id: int, organisation_id: str) -> None:
+        """NotFound if the centre has no such shift."""
+        ...
+
+    async def assign_alert(self, assignment: Assignment) -> Assignment:
+        """The alert's responder from now on (replaces an earlier assignment)."""
+        ...
+
+    async def get_assignment(self, alert_id: int) -> Assignment | None: ...
+    async def active_assignments(self, organisation_id: str) -> list[Assignment]:
+        """The assignments of the centre's alerts that are still active."""
         ...

@@ -74,6 +74,7 @@ from eldercare.store._postgres_base import (
 )
 from eldercare.store._postgres_detectors import PostgresDetectors
 from eldercare.store._postgres_escalation import PostgresEscalation
+from eldercare.store._postgres_roster import PostgresRoster
 from eldercare.store._postgres_retention import PostgresRetention
 from eldercare.store.base import (
     AlertFilter,
@@ -94,6 +95,7 @@ def _by_id(
 
 
 class PostgresStore(
+    PostgresRoster,
     PostgresAuth,
     PostgresApi,
     PostgresEscalation,

@@ -60,6 +60,7 @@ from eldercare.store._sqlite_base import (
 )
 from eldercare.store._sqlite_detectors import SQLiteDetectors
 from eldercare.store._sqlite_escalation import SQLiteEscalation
+from eldercare.store._sqlite_roster import SQLiteRoster
 from eldercare.store._sqlite_retention import SQLiteRetention
 from eldercare.store.base import (
     AlertFilter,
@@ -75,6 +76,7 @@ def _org(organisation_id: str | None) -> tuple[str, ...]:
 
 
 class SQLiteStore(
+    SQLiteRoster,
     SQLiteAuth,
     SQLiteApi,
     SQLiteEscalation,
