@@ -38,6 +38,7 @@ from dashboard_api import (
     routes_records,
     routes_registry,
     routes_reports,
+    routes_roster,
     routes_twilio,
     routes_users,
     routes_vitals,
@@ -82,6 +83,10 @@ TAGS = [
     {"name": "alerts", "description": "Alerts, their timelines, staff actions, live stream."},
     {"name": "registry", "description": "Homes, residents, devices and family contacts."},
     {"name": "users", "description": "Care-centre accounts (admin only)."},
+    {
+        "name": "roster",
+        "description": "Who is on duty, free or on an alert; assigning an alert to a responder.",
+    },
     {
         "name": "organisations",
         "description": "The care centres of the installation (platform admins only).",
@@ -161,6 +166,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(routes_cn_sms.build_router(ctx))
     app.include_router(routes_records.build_router(ctx, tokens))
     app.include_router(audit.build_router(ctx, tokens))
+    app.include_router(routes_roster.build_router(ctx, tokens))
     _document_errors(app)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)

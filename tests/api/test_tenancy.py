@@ -39,6 +39,7 @@ from eldercare.domain import (
     User,
 )
 from eldercare.records import AuditEntry
+from eldercare.roster import Shift
 from eldercare.store import AlertFilter, Store, open_store
 from tests.api.conftest import ADMIN, PASSWORD, SECRET, RaiseAlert
 from tests.api.served import served
@@ -64,6 +65,7 @@ B_MARKERS = (
 """Strings of B's rows: none may appear in any answer to A's staff."""
 NOW = datetime.now(UTC)
 STRONG = "correct-horse-battery-staple-42"
+LATER = (NOW + timedelta(hours=1)).isoformat()
 
 
 @pytest.fixture
@@ -131,6 +133,7 @@ async def centres(store: Store, raise_alert: RaiseAlert, hashes: dict[str, str])
     await store.add_audit(  # B's audit log has an entry A's staff must not see
         AuditEntry(NOW, "bee-sup", "10.9.9.9", "record.view_key_safe", "resident:bee-res", B)
     )
+    shift = await store.add_shift(Shift(B, "bee-op", NOW, NOW + timedelta(hours=8)))
     a_alert = await raise_alert(subject="a-res", home_id="h1", kind=AlertKind.FALL)
     b_alert = await raise_alert(subject="bee-res", home_id="bee-home", kind=AlertKind.FALL)
     ids = {
@@ -141,6 +144,7 @@ async def centres(store: Store, raise_alert: RaiseAlert, hashes: dict[str, str])
         "alert_id": str(b_alert.id),
         "username": "bee-op",
         "token": "not-the-callback-token",
+        "shift_id": str(shift.id),
         "organisation_id": B,  # last: "bee" is in the ids above
     }
     return Centres(ids, a_alert.id, b_alert.id)
@@ -154,6 +158,7 @@ MISSING = {
     "alert_id": "999999",
     "username": "zz-op",
     "token": "not-the-callback-token",
+    "shift_id": "999999",
     "organisation_id": "zz-org",
 }
 
@@ -249,6 +254,17 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ],
     ("GET", "/api/v1/organisations"): [Case(403)],
     ("POST", "/api/v1/organisations"): [Case(403, {"id": "evil", "name": "Evil"})],
+    ("GET", "/api/v1/roster"): [
+        Case(200),
+        Case(422, query={"organisation_id": "{organisation_id}"}),
+    ],
+    ("POST", "/api/v1/roster/shifts"): [
+        Case(422, {"username": "{username}", "starts_at": NOW.isoformat(), "ends_at": LATER}),
+    ],
+    ("DELETE", "/api/v1/roster/shifts/{shift_id}"): [Case(404)],
+    ("GET", "/api/v1/alerts/{alert_id}/assignment"): [Case(404)],
+    ("POST", "/api/v1/alerts/{alert_id}/claim"): [Case(404)],
+    ("POST", "/api/v1/alerts/{alert_id}/assign"): [Case(404, {"username": "bee-op"})],
 }
 """Every route of a centre's staff with B's ids. The webhooks (no account) and
 the public probes are not any centre's (test_every_route_has_a_tenancy_case)."""
@@ -326,6 +342,8 @@ async def b_as_stored(store: Store) -> str:
         b_alerts,
         [await store.get_timeline(a.id) for a in b_alerts],
         await store.get_resident_record("bee-res"),
+        await store.list_shifts(B, NOW - timedelta(days=1)),
+        [await store.get_assignment(a.id) for a in b_alerts],
     ]
     return repr(parts)
 
