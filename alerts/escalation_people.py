@@ -99,6 +99,7 @@ async def recipients(
         out += [
             Recipient(f"u:{u.username}", "supervisor", u.phone, supervisor_language)
             for u in await supervisors(store, organisation, at)
+            if u.phone
         ]
     return out
 

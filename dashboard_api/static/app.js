@@ -303,6 +303,7 @@ function renderAlerts() {
       timelineNotes(a),
       detail ? el("div", { class: "card-details" }, contactsBlock(detail), timelineBlock(detail)) : null,
       window.recordBlock ? window.recordBlock(a) : null, // record.js
+      window.assignBlock ? window.assignBlock(a, detail) : null, // roster.js
       actionButtons(a));
     list.append(card);
   }

@@ -1,0 +1,41 @@
+// Who an alert is assigned to, and a button to claim it (issue 15 item 2). The
+// assignee is the newest "assigned" entry of the alert's timeline: a claim on
+// any screen goes on the live stream, every screen re-reads the alert's detail
+// and shows the new responder at once.
+"use strict";
+
+Object.assign(window.I18N["zh-CN"], {
+  claim: "认领", assignedTo: "负责人：{r}", unassigned: "尚无负责人", ev_assigned: "已指派",
+});
+Object.assign(window.I18N.en, {
+  claim: "Claim", assignedTo: "Assigned to {r}", unassigned: "Nobody assigned", ev_assigned: "assigned",
+});
+
+function signedInAs() {
+  // the token's subject (the API checks the token; this only decides whether to offer "Claim")
+  try { return JSON.parse(atob(state.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub; }
+  catch (e) { return null; }
+}
+
+function assigneeOf(detail) {
+  if (!detail || !detail.timeline) return null;
+  const last = detail.timeline.filter((e) => e.event === "assigned").pop();
+  return last ? (last.details || {}).responder || null : null;
+}
+
+async function claimAlert(id) {
+  try { await api(`/api/v1/alerts/${id}/claim`, { method: "POST" }); }
+  catch (e) { alert(e.message); }
+  loadTimeline(id);
+}
+
+// The assignee line of an alert card, with a Claim button unless it is already yours.
+function assignBlock(alert, detail) {
+  if (!detail) return null;
+  const who = assigneeOf(detail);
+  const mine = who && who === signedInAs();
+  return el("div", { class: `assignee${who ? "" : " none"}`, dataset: { assignee: who || "" } },
+    el("span", { class: "who-assigned" }, who ? t("assignedTo", { r: who }) : t("unassigned")),
+    mine ? null : el("button", { type: "button", class: "act act-claim", onclick: () => claimAlert(alert.id) }, t("claim")));
+}
+window.assignBlock = assignBlock;
