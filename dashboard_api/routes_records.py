@@ -2,7 +2,9 @@
 
 ``GET /api/v1/residents/{id}/record`` for every role: a supervisor or admin
 sees the key-safe code, and each such view is written to the audit log; an
-operator gets it masked with ``key_safe_code_hidden: true``.
+operator sees it only while an active alert of the resident's home is assigned
+to them (claimed, or given by a supervisor: routes_roster.py), and otherwise
+gets it masked with ``key_safe_code_hidden: true``.
 ``PUT`` (supervisors, admins) replaces the record, audited with the names of
 the fields that changed (never their values).
 """
@@ -18,6 +20,7 @@ from dashboard_api.record_models import KEY_SAFE_MASK, RecordFields, RecordRead
 from dashboard_api.tenancy import scope
 from eldercare.domain import Role, User
 from eldercare.records import StoredRecord
+from eldercare.store.base import Store
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such resident"},
@@ -25,15 +28,27 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def sees_key_safe(user: User) -> bool:
-    return user.role.allows(Role.SUPERVISOR)
+def sees_key_safe(user: User, assigned: bool = False) -> bool:
+    """Supervisors and admins; an operator while assigned to an active alert of
+    the resident's home (the roster, issue 15 item 2)."""
+    return assigned or user.role.allows(Role.SUPERVISOR)
 
 
-def record_read(resident_id: str, stored: StoredRecord | None, user: User) -> RecordRead:
+async def assigned_to_home(store: Store, user: User, home_id: str, org: str) -> bool:
+    """Whether an active alert of ``home_id`` is assigned to ``user``."""
+    for a in await store.active_assignments(org):
+        if a.username == user.username and (await store.get_alert(a.alert_id)).home_id == home_id:
+            return True
+    return False
+
+
+def record_read(
+    resident_id: str, stored: StoredRecord | None, user: User, assigned: bool = False
+) -> RecordRead:
     fields = RecordFields.model_validate(stored.record if stored else {})
     values = fields.model_dump()
     code = values.pop("key_safe_code")
-    hidden = not sees_key_safe(user)
+    hidden = not sees_key_safe(user, assigned)
     return RecordRead(
         resident_id=resident_id,
         **values,
@@ -56,7 +71,12 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
 
     async def view(resident_id: str, user: User, request: Request) -> RecordRead:
         stored = await store.get_resident_record(resident_id, scope(user))
-        read = record_read(resident_id, stored, user)
+        assigned = False
+        if not sees_key_safe(user):
+            resident = await store.get_resident(resident_id, scope(user))
+            org = await organisation_of(resident_id, user)
+            assigned = await assigned_to_home(store, user, resident.home_id, org)
+        read = record_read(resident_id, stored, user, assigned)
         if read.key_safe_code is not None and not read.key_safe_code_hidden:
             org = await organisation_of(resident_id, user)
             await audit.write(

@@ -25,7 +25,12 @@ function assigneeOf(detail) {
 
 async function claimAlert(id) {
   try { await api(`/api/v1/alerts/${id}/claim`, { method: "POST" }); }
-  catch (e) { alert(e.message); }
+  catch (e) { window.alert(e.message); }
+  const a = state.alerts.get(id);
+  if (a && a.resident_id && typeof recordCache !== "undefined") {
+    // the assigned responder may now see the key-safe code (record.js reads it again)
+    recordCache.records.delete(a.resident_id); recordCache.asked.delete(a.resident_id);
+  }
   loadTimeline(id);
 }
 
