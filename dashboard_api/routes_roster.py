@@ -18,9 +18,10 @@ and alerts are 404 / 422 like missing ones. A platform admin names the centre
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from dashboard_api import audit
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
 from dashboard_api.models import MAX_ROW_ID, Id, Username
@@ -147,7 +148,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Put someone on duty",
         responses=ERRORS,
     )
-    async def add_shift(body: ShiftCreate, user: Supervisor) -> ShiftRead:
+    async def add_shift(body: ShiftCreate, user: Supervisor, request: Request) -> ShiftRead:
         """A shift for an account of your care centre (a platform admin: of the
         account's centre), at most 24 h long."""
         if body.ends_at <= body.starts_at:
@@ -161,7 +162,14 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         if account.organisation_id is None:
             raise HTTPException(422, f"username: {body.username!r} works for no care centre")
         shift = Shift(account.organisation_id, account.username, body.starts_at, body.ends_at)
-        return _shift_read(await store.add_shift(shift))
+        made = _shift_read(await store.add_shift(shift))
+        details = {"username": made.username, "starts_at": made.starts_at.isoformat()}
+        details["ends_at"] = made.ends_at.isoformat()
+        org = account.organisation_id
+        await audit.write(
+            ctx, auth, request, user, "roster.add_shift", f"shift:{made.id}", org, details
+        )
+        return made
 
     @router.delete(
         "/roster/shifts/{shift_id}",
@@ -172,12 +180,17 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     async def delete_shift(
         shift_id: ShiftId,
         user: Supervisor,
+        request: Request,
         organisation_id: Annotated[Id | None, Query(description="platform admin only")] = None,
     ) -> Response:
-        await store.delete_shift(shift_id, centre(user, organisation_id))
+        org = centre(user, organisation_id)
+        await store.delete_shift(shift_id, org)
+        await audit.write(ctx, auth, request, user, "roster.delete_shift", f"shift:{shift_id}", org)
         return Response(status_code=204)
 
-    async def assign(alert: Alert, responder: str, by: User) -> AssignmentRead:
+    async def assign(
+        alert: Alert, responder: str, by: User, request: Request, action: str
+    ) -> AssignmentRead:
         if alert.status is AlertStatus.RESOLVED:
             raise HTTPException(409, f"alert {alert.id} is {alert.status.value}; nothing to assign")
         now = ctx.clock.now()
@@ -186,6 +199,9 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
             TimelineEntry(alert.id, now, "assigned", by.username, {"responder": responder})
         )
         ctx.bus.publish("assigned", alert)
+        org = await alert_organisation(store, alert)
+        details = {"responder": responder}
+        await audit.write(ctx, auth, request, by, action, f"alert:{alert.id}", org, details)
         return AssignmentRead(
             alert_id=alert.id,
             username=done.username,
@@ -217,10 +233,10 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Take the alert (assign it to yourself)",
         responses=ERRORS,
     )
-    async def claim(alert_id: AlertId, user: Operator) -> AssignmentRead:
+    async def claim(alert_id: AlertId, user: Operator, request: Request) -> AssignmentRead:
         """You are the alert's responder from now on (replacing anyone before)."""
         alert = await store.get_alert(alert_id, scope(user))
-        return await assign(alert, user.username, user)
+        return await assign(alert, user.username, user, request, "alert.claim")
 
     @router.post(
         "/alerts/{alert_id}/assign",
@@ -228,7 +244,9 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Give the alert to a responder",
         responses=ERRORS,
     )
-    async def assign_to(alert_id: AlertId, body: AssignRequest, user: Supervisor) -> AssignmentRead:
+    async def assign_to(
+        alert_id: AlertId, body: AssignRequest, user: Supervisor, request: Request
+    ) -> AssignmentRead:
         """To an account of the alert's care centre."""
         alert = await store.get_alert(alert_id, scope(user))
         org = await alert_organisation(store, alert)
@@ -236,6 +254,6 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
             await store.get_user(body.username, org)
         except NotFound as exc:
             raise HTTPException(422, f"username: no account {body.username!r}") from exc
-        return await assign(alert, body.username, user)
+        return await assign(alert, body.username, user, request, "alert.assign")
 
     return router

@@ -64,6 +64,15 @@ async def test_on_duty_free_or_busy_and_a_claim_on_the_timeline(
         ("operator-user", {"responder": "operator-user"}),
         ("supervisor-user", {"responder": "supervisor-user"}),
     ]
+    log = (await client.get("/api/v1/audit", headers=supervisor)).json()["items"]
+    assert [(e["actor"], e["action"], e["target"], e["details"].get("responder")) for e in log] == [
+        ("supervisor-user", "alert.assign", f"alert:{alert.id}", "supervisor-user"),
+        ("operator-user", "alert.claim", f"alert:{alert.id}", "operator-user"),
+        ("supervisor-user", "roster.add_shift", "shift:3", None),
+        ("supervisor-user", "roster.add_shift", "shift:2", None),
+        ("supervisor-user", "roster.add_shift", "shift:1", None),
+    ]  # exactly the staff actions done, newest first
+    assert {e["address"] for e in log} == {"127.0.0.1"}
 
 
 async def test_bad_shifts_and_assignments_are_refused_with_a_reason(
