@@ -96,6 +96,7 @@ SAMPLE = {
     "contact_id": "1",
     "username": "someone",
     "token": "not-the-callback-token",
+    "shift_id": "1",
 }
 
 
