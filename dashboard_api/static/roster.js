@@ -44,3 +44,46 @@ function assignBlock(alert, detail) {
     mine ? null : el("button", { type: "button", class: "act act-claim", onclick: () => claimAlert(alert.id) }, t("claim")));
 }
 window.assignBlock = assignBlock;
+
+// --- the "on duty now" panel (GET /api/v1/roster), above the homes ----------------
+Object.assign(window.I18N["zh-CN"], { onDuty: "当班人员", free: "空闲", onAlert: "处理中 #{ids}", nobodyOnDuty: "排班表上无人当班" });
+Object.assign(window.I18N.en, { onDuty: "On duty", free: "free", onAlert: "on alert #{ids}", nobodyOnDuty: "Nobody on the roster" });
+
+const rosterState = { timer: null, assignees: new Map(), asked: 0 };
+
+async function refreshRoster() {
+  const asked = ++rosterState.asked;
+  let roster;
+  try { roster = await api("/api/v1/roster"); } catch (e) { return; }
+  if (asked !== rosterState.asked) return;
+  let panel = document.getElementById("roster-panel");
+  if (!panel) {
+    const heading = document.getElementById("homes-heading");
+    if (!heading) return;
+    panel = el("div", { id: "roster-panel", class: "roster-panel" });
+    heading.before(panel);
+  }
+  const items = roster.on_duty.map((r) => el("li", { class: `responder ${r.free ? "free" : "busy"}`, dataset: { username: r.username } },
+    el("span", { class: "rname" }, r.username), " ",
+    r.phone ? el("span", { class: "phone" }, phoneText(r.phone)) : null, " ",
+    el("span", { class: "rstate" }, r.free ? t("free") : t("onAlert", { ids: r.alerts.join(", #") }))));
+  if (!items.length) items.push(el("li", { class: "responder none" }, t("nobodyOnDuty")));
+  panel.replaceChildren(el("h3", {}, t("onDuty")), el("ul", { class: "roster" }, ...items));
+}
+
+function rosterTick() {
+  if (!state.token) { clearInterval(rosterState.timer); rosterState.timer = null; return; }
+  refreshRoster();
+}
+
+// Called from each card render: a new assignee (on any screen) refreshes the panel.
+const assignBlockCard = assignBlock;
+window.assignBlock = (alert, detail) => {
+  if (!rosterState.timer && state.token) { rosterState.timer = setInterval(rosterTick, 15000); refreshRoster(); }
+  const who = assigneeOf(detail);
+  if (detail && rosterState.assignees.get(alert.id) !== who) {
+    rosterState.assignees.set(alert.id, who);
+    setTimeout(refreshRoster, 0);
+  }
+  return assignBlockCard(alert, detail);
+};
