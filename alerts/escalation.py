@@ -295,7 +295,7 @@ class EscalationEngine(DeliveryEventsMixin):
                 self.care_centre_phone,
                 reply_hint=self.reply_instructions,
             ),
-            recipients(self.store, alert, step.target, self.policy.supervisor_language),
+            recipients(self.store, alert, step.target, self.policy.supervisor_language, now),
             self.store.list_escalation_stops(alert.id),
             self.store.list_sends(alert.id),
         )

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from alerts.escalation_texts import AlertContext
 from alerts.sms_names import safe_name
 from eldercare.domain import Alert, Contact, Home, Resident, Role, User
+from eldercare.roster import Shift
 from eldercare.store.base import EscalationSend, NotFound
 from eldercare.tenancy import alert_organisation
 
@@ -32,6 +34,7 @@ class Directory(Protocol):
         self, home_id: str | None = None, organisation_id: str | None = None
     ) -> list[Contact]: ...
     async def list_users(self, organisation_id: str | None = None) -> list[User]: ...
+    async def list_shifts(self, organisation_id: str, ending_after: datetime) -> list[Shift]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +92,15 @@ def notified_family(sends: Sequence[EscalationSend]) -> list[Recipient]:
 
 
 async def recipients(
-    store: Directory, alert: Alert, target: str, supervisor_language: str
+    store: Directory,
+    alert: Alert,
+    target: str,
+    supervisor_language: str,
+    at: datetime | None = None,
 ) -> list[Recipient]:
     """The people of a step target: family contacts by priority, then supervisors
-    (users of the alert's organisation with role supervisor and a phone)."""
+    (users of the alert's organisation with role supervisor and a phone; those on
+    duty at ``at`` when the roster has any)."""
     family: list[Contact] = []
     organisation = await alert_organisation(store, alert)
     if target in ("family_first", "family_all", "everyone"):
@@ -107,7 +115,20 @@ async def recipients(
     if target in ("supervisors", "everyone"):  # of the alert's care centre only
         out += [
             Recipient(f"u:{u.username}", "supervisor", u.phone, supervisor_language)
-            for u in await store.list_users(organisation)
-            if u.role is Role.SUPERVISOR and u.phone
+            for u in await supervisors(store, organisation, at)
+            if u.phone
         ]
     return out
+
+
+async def supervisors(store: Directory, organisation: str, at: datetime | None) -> list[User]:
+    """The supervisors (with a phone) of the centre on duty at ``at`` (the roster,
+    Issue 15 item 2); every supervisor of the centre when none of them is on duty
+    or ``at`` is not given."""
+    everyone = [
+        u for u in await store.list_users(organisation) if u.role is Role.SUPERVISOR and u.phone
+    ]
+    if at is None:
+        return everyone
+    on_duty = {s.username for s in await store.list_shifts(organisation, at) if s.covers(at)}
+    return [u for u in everyone if u.username in on_duty] or everyone

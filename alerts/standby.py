@@ -37,7 +37,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from alerts.channels import ChannelError, Outbound
@@ -60,6 +60,7 @@ from eldercare.domain import (
     User,
 )
 from eldercare.metrics import Metrics
+from eldercare.roster import Shift
 from eldercare.spool import Spool, SpooledSend, finding_key
 from eldercare.store.base import EscalationSend, EscalationStep, NotFound, Store, StoreError
 
@@ -128,6 +129,10 @@ class DirectoryCopy:
         if organisation_id is None:
             return list(self.users)
         return [u for u in self.users if u.organisation_id == organisation_id]
+
+    async def list_shifts(self, organisation_id: str, ending_after: datetime) -> list[Shift]:
+        """The copy keeps no roster: a step texts every supervisor of the centre."""
+        return []
 
 
 class Standby:

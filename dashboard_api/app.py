@@ -29,6 +29,7 @@ from fastapi_offline import FastAPIOffline
 
 from alerts.lifecycle import IllegalTransition
 from dashboard_api import (
+    audit,
     auth,
     routes_alerts,
     routes_cn_sms,
@@ -39,8 +40,10 @@ from dashboard_api import (
     routes_monthly,
     routes_organisations,
     routes_protocols,
+    routes_records,
     routes_registry,
     routes_reports,
+    routes_roster,
     routes_twilio,
     routes_users,
     routes_vitals,
@@ -86,12 +89,17 @@ TAGS = [
     {"name": "registry", "description": "Homes, residents, devices and family contacts."},
     {"name": "users", "description": "Care-centre accounts (admin only)."},
     {
+        "name": "roster",
+        "description": "Who is on duty, free or on an alert; assigning an alert to a responder.",
+    },
+    {
         "name": "organisations",
         "description": "The care centres of the installation (platform admins only).",
     },
     {"name": "reports", "description": "Response times against the window (supervisors)."},
     {"name": "protocols", "description": "Response checklists per alert kind, notes, calls."},
     {"name": "handover", "description": "The shift handover report."},
+    {"name": "audit", "description": "Who did what, when, from where (read-only)."},
     {"name": "health", "description": "Probes and Prometheus metrics (no token)."},
     {
         "name": "incidents",
@@ -172,6 +180,9 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(routes_protocols.build_router(ctx, tokens))
     app.include_router(routes_handover.build_router(ctx, tokens))
     app.include_router(routes_floods.build_router(ctx, tokens))
+    app.include_router(routes_records.build_router(ctx, tokens))
+    app.include_router(audit.build_router(ctx, tokens))
+    app.include_router(routes_roster.build_router(ctx, tokens))
     _document_errors(app)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)

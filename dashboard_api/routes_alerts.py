@@ -6,11 +6,12 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from alerts.events import AlertBus, AlertEvent
 from alerts.lifecycle import IllegalTransition, check_transition
+from dashboard_api import audit
 from dashboard_api.alert_detail import load_detail
 from dashboard_api.auth import Auth, Session
 from dashboard_api.context import AppContext
@@ -154,6 +155,15 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     AlertId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the alert's id")]
     StreamOperator = Annotated[Session, Depends(auth.require_stream(Role.OPERATOR))]
 
+    async def audited(
+        request: Request, user: User, action: str, alert: Alert, **details: Any
+    ) -> AlertRead:
+        """The alert as answered, after writing the action to the audit log."""
+        org = alert.organisation_id or scope(user)
+        target = f"alert:{alert.id}"
+        await audit.write(ctx, auth, request, user, f"alert.{action}", target, org, details)
+        return _read(alert)
+
     @router.get("", response_model=AlertPage, summary="List alerts, newest first")
     async def list_alerts(
         user: Operator,
@@ -236,31 +246,39 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Acknowledge",
         responses=ERRORS,
     )
-    async def acknowledge(alert_id: AlertId, user: Operator) -> AlertRead:
+    async def acknowledge(alert_id: AlertId, user: Operator, request: Request) -> AlertRead:
         """A member of staff has seen the alert and is on it."""
         await ctx.store.get_alert(alert_id, scope(user))
-        return _read(await ctx.alerts.acknowledge(alert_id, user.username))
+        alert = await ctx.alerts.acknowledge(alert_id, user.username)
+        return await audited(request, user, "acknowledge", alert)
 
     @router.post(
         "/{alert_id}/dispatch", response_model=AlertRead, summary="Dispatch", responses=ERRORS
     )
-    async def dispatch(alert_id: AlertId, body: DispatchRequest, user: Operator) -> AlertRead:
+    async def dispatch(
+        alert_id: AlertId, body: DispatchRequest, user: Operator, request: Request
+    ) -> AlertRead:
         """Somebody (`responder`) is on the way to the home."""
         await ctx.store.get_alert(alert_id, scope(user))
-        return _read(await ctx.alerts.dispatch(alert_id, user.username, body.responder))
+        alert = await ctx.alerts.dispatch(alert_id, user.username, body.responder)
+        return await audited(request, user, "dispatch", alert, responder=body.responder)
 
     @router.post(
         "/{alert_id}/arrive", response_model=AlertRead, summary="Arrive on site", responses=ERRORS
     )
-    async def arrive(alert_id: AlertId, user: Operator) -> AlertRead:
+    async def arrive(alert_id: AlertId, user: Operator, request: Request) -> AlertRead:
         """The responder is at the door."""
         await ctx.store.get_alert(alert_id, scope(user))
-        return _read(await ctx.alerts.arrive(alert_id, user.username))
+        return await audited(
+            request, user, "arrive", await ctx.alerts.arrive(alert_id, user.username)
+        )
 
     @router.post(
         "/{alert_id}/resolve", response_model=AlertRead, summary="Resolve", responses=ERRORS
     )
-    async def resolve(alert_id: AlertId, body: ResolveRequest, user: Operator) -> AlertRead:
+    async def resolve(
+        alert_id: AlertId, body: ResolveRequest, user: Operator, request: Request
+    ) -> AlertRead:
         """Close the alert with an `outcome` and an optional `note`."""
         current = await ctx.store.get_alert(alert_id, scope(user))
         if body.outcome is None:
@@ -269,6 +287,6 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
                 alert_id, current.status, AlertStatus.RESOLVED, "resolving needs an outcome"
             )
         alert = await ctx.alerts.resolve(alert_id, user.username, body.outcome, body.note)
-        return _read(alert)
+        return await audited(request, user, "resolve", alert, outcome=body.outcome.value)
 
     return router

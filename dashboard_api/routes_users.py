@@ -13,8 +13,9 @@ role change and a deletion end the account's tokens and live streams at once.
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
+from dashboard_api import audit
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
 from dashboard_api.models import UnlockRead, UserCreate, UserRead, UserUpdate
@@ -42,6 +43,11 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     Admin = Annotated[User, Depends(auth.require(Role.ADMIN))]
     store = ctx.store
 
+    async def audited(request: Request, user: User, action: str, account: User, **d: Any) -> None:
+        target = f"user:{account.username}"
+        org = account.organisation_id
+        await audit.write(ctx, auth, request, user, f"user.{action}", target, org, d)
+
     async def check_admin_remains(account: User) -> None:
         """Refuse to demote or delete the last admin of a centre (or the last
         platform admin): nobody could manage its accounts."""
@@ -64,7 +70,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     @router.post(
         "", response_model=UserRead, status_code=201, summary="Add an account", responses=ERRORS
     )
-    async def create_user(body: UserCreate, user: Admin) -> User:
+    async def create_user(body: UserCreate, user: Admin, request: Request) -> User:
         """In your own care centre; a platform admin names `organisation_id` (or
         leaves it out for another platform admin)."""
         org = await account_organisation(store, user, body.organisation_id)
@@ -73,17 +79,20 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
                 422, f"organisation_id: a {body.role.value} account needs an organisation"
             )
         password_hash = await _hash_new(body.password, body.username)
-        return await store.create_user(
+        made = await store.create_user(
             User(body.username, password_hash, body.role, body.phone, organisation_id=org)
         )
+        await audited(request, user, "create", made, role=made.role.value)
+        return made
 
     @router.patch(
         "/{username}", response_model=UserRead, summary="Change an account", responses=ERRORS
     )
-    async def update_user(username: str, body: UserUpdate, user: Admin) -> User:
+    async def update_user(username: str, body: UserUpdate, user: Admin, request: Request) -> User:
         """Change the role, phone or password. A new password or role ends the
         account's tokens (it logs in again) and closes its live streams."""
         changes = body.changes()
+        fields = sorted(changes)
         current = await store.get_user(username, scope(user))
         if current.role is Role.ADMIN and changes.get("role", Role.ADMIN) is not Role.ADMIN:
             if current.organisation_id is None:
@@ -94,10 +103,11 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         updated = await store.update_user(username, changes)
         if updated.token_version != current.token_version:
             auth.sessions_ended(username)
+        await audited(request, user, "update", updated, fields=fields)
         return updated
 
     @router.delete("/{username}", status_code=204, summary="Remove an account", responses=ERRORS)
-    async def delete_user(username: str, user: Admin) -> Response:
+    async def delete_user(username: str, user: Admin, request: Request) -> Response:
         """Tokens already issued to the account stop working at once; its live
         streams are closed."""
         current = await store.get_user(username, scope(user))
@@ -105,6 +115,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
             await check_admin_remains(current)
         await store.delete_user(username)
         auth.sessions_ended(username)
+        await audited(request, user, "delete", current)
         return Response(status_code=204)
 
     @router.post(
@@ -113,11 +124,13 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="Clear an account's failed logins",
         responses={404: ERRORS[404]},
     )
-    async def unlock(username: str, user: Admin) -> UnlockRead:
+    async def unlock(username: str, user: Admin, request: Request) -> UnlockRead:
         """Clear the failed logins for this username from every address, so
         nobody has to wait (this process; the throttle is kept in memory)."""
-        await store.get_user(username, scope(user))
-        return UnlockRead(username=username, addresses=auth.limiter.unlock(username))
+        account = await store.get_user(username, scope(user))
+        addresses = auth.limiter.unlock(username)
+        await audited(request, user, "unlock", account, addresses=addresses)
+        return UnlockRead(username=username, addresses=addresses)
 
     @router.post(
         "/{username}/revoke",
@@ -125,11 +138,12 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         summary="End an account's sessions",
         responses={404: ERRORS[404]},
     )
-    async def revoke(username: str, user: Admin) -> Response:
+    async def revoke(username: str, user: Admin, request: Request) -> Response:
         """End every token of the account (a lost tablet) and close its live
         streams; the account logs in again."""
-        await store.get_user(username, scope(user))
+        account = await store.get_user(username, scope(user))
         await auth.revoke(username)
+        await audited(request, user, "revoke", account)
         return Response(status_code=204)
 
     return router

@@ -9,7 +9,8 @@ names the line and the field. Rows whose id exists already are updated
 
 TOML: arrays of tables ``[[homes]]``, ``[[residents]]``, ``[[devices]]``,
 ``[[contacts]]`` with the API's fields (``limits`` of a resident and any
-per-home rule fields of the API are passed through as they are).
+per-home rule fields of the API are passed through as they are). A resident
+may carry a ``record`` table (eldercare/provision_records.py).
 
 Tenancy: a home may name its care centre, ``organisation_id`` (a TOML field or
 a CSV column); a home that names none goes to ``--organisation`` (default: the
@@ -46,6 +47,7 @@ from dashboard_api.models import (
     source_dict,
 )
 from eldercare.domain import DEFAULT_ORGANISATION, Contact, Device, DeviceKind, Home, Resident
+from eldercare.provision_records import apply_records, take_record
 from eldercare.store.base import NotFound, Store
 
 KINDS: dict[str, type[BaseModel]] = {
@@ -105,6 +107,8 @@ class Plan:
     residents: list[Resident] = field(default_factory=list)
     devices: list[Device] = field(default_factory=list)
     contacts: list[ContactCreate] = field(default_factory=list)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """resident id → its record (eldercare/provision_records.py)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +290,9 @@ async def check(
     """Validate everything; raise ProvisionError listing every problem found."""
     problems: list[Problem] = []
     organisations = {o.id for o in await store.list_organisations()}
+    records: dict[int, dict[str, Any]] = {}
     for entry in entries:
+        problems.extend(take_record(entry, records))
         try:
             entry.model = KINDS[entry.kind].model_validate(entry.raw)
         except ValidationError as exc:
@@ -351,6 +357,8 @@ async def check(
             plan.homes.append(_domain(Home, values))
         elif entry.kind == "resident":
             plan.residents.append(_domain(Resident, values))
+            if id(entry) in records:
+                plan.records[values["id"]] = records[id(entry)]
         elif entry.kind == "device":
             values["kind"] = DeviceKind(values["kind"])
             values["source"] = source_dict(entry.model.source)  # as the API stores it
@@ -394,6 +402,8 @@ async def apply(plan: Plan, store: Store) -> Result:
     for resident in plan.residents:
         current = await _exists(store.get_resident(resident.id))
         await upsert(current, resident, store.create_resident, store.update_resident)
+    made, changed, same = await apply_records(plan.records, store)
+    created, updated, unchanged = created + made, updated + changed, unchanged + same
     for device in plan.devices:
         current = await _exists(store.get_device(device.id))
         await upsert(current, device, store.create_device, store.update_device)

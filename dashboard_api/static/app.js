@@ -310,6 +310,8 @@ function renderAlerts() {
         a.responder ? el("span", { class: "responder" }, t("responder", { r: a.responder })) : null),
       timelineNotes(a),
       detail ? el("div", { class: "card-details" }, contactsBlock(detail), timelineBlock(detail)) : null,
+      window.recordBlock ? window.recordBlock(a) : null, // record.js
+      window.assignBlock ? window.assignBlock(a, detail) : null, // roster.js
       protocolBlock(a), // protocol.js
       actionButtons(a),
       staffButtons(a));

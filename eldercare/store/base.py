@@ -38,6 +38,8 @@ from eldercare.domain import (
     TimelineEntry,
     User,
 )
+from eldercare.records import AuditEntry, AuditQuery, StoredRecord
+from eldercare.roster import Assignment, Shift
 from eldercare.store._protocols_sql import StoredProtocols
 from eldercare.store._reports_sql import ResponsePeople
 from eldercare.store.floods import FloodStore
@@ -654,4 +656,45 @@ class Store(FloodStore, Protocol):
     ) -> list[TimelineEntry]:
         """Timeline entries named in ``events`` with start <= at < end, oldest
         first; with ``organisation_id``, only those of that centre's alerts."""
+
+    # --- resident records and the audit log (issue 15; eldercare/records.py) -----------
+    async def get_resident_record(
+        self, resident_id: str, organisation_id: str | None = None
+    ) -> StoredRecord | None:
+        """None if the resident has no record yet; NotFound if there is no such
+        resident (in the organisation)."""
+        ...
+
+    async def put_resident_record(self, stored: StoredRecord) -> StoredRecord:
+        """Replace the resident's record (NotFound: no such resident)."""
+        ...
+
+    async def add_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Append an entry; returns it with its id. Entries are never changed."""
+        ...
+
+    async def list_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        """Newest first; ``until`` is exclusive."""
+        ...
+
+    # --- duty roster and alert assignments (issue 15 item 2; eldercare/roster.py) ------
+    async def add_shift(self, shift: Shift) -> Shift:
+        """Put ``shift.username`` on duty; returns the shift with its id."""
+        ...
+
+    async def list_shifts(self, organisation_id: str, ending_after: datetime) -> list[Shift]:
+        """The centre's shifts that end after ``ending_after``, earliest start first."""
+        ...
+
+    async def delete_shift(self, shift_id: int, organisation_id: str) -> None:
+        """NotFound if the centre has no such shift."""
+        ...
+
+    async def assign_alert(self, assignment: Assignment) -> Assignment:
+        """The alert's responder from now on (replaces an earlier assignment)."""
+        ...
+
+    async def get_assignment(self, alert_id: int) -> Assignment | None: ...
+    async def active_assignments(self, organisation_id: str) -> list[Assignment]:
+        """The assignments of the centre's alerts that are still active."""
         ...

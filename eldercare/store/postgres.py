@@ -76,8 +76,10 @@ from eldercare.store._postgres_detectors import PostgresDetectors
 from eldercare.store._postgres_escalation import PostgresEscalation
 from eldercare.store._postgres_floods import PostgresFloods
 from eldercare.store._postgres_protocols import PostgresProtocols
+from eldercare.store._postgres_records import PostgresRecords
 from eldercare.store._postgres_reports import PostgresReports
 from eldercare.store._postgres_retention import PostgresRetention
+from eldercare.store._postgres_roster import PostgresRoster
 from eldercare.store.base import (
     AlertFilter,
     Conflict,
@@ -98,6 +100,8 @@ def _by_id(
 
 class PostgresStore(
     PostgresReports,
+    PostgresRoster,
+    PostgresRecords,
     PostgresAuth,
     PostgresApi,
     PostgresEscalation,

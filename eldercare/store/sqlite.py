@@ -62,8 +62,10 @@ from eldercare.store._sqlite_detectors import SQLiteDetectors
 from eldercare.store._sqlite_escalation import SQLiteEscalation
 from eldercare.store._sqlite_floods import SQLiteFloods
 from eldercare.store._sqlite_protocols import SQLiteProtocols
+from eldercare.store._sqlite_records import SQLiteRecords
 from eldercare.store._sqlite_reports import SQLiteReports
 from eldercare.store._sqlite_retention import SQLiteRetention
+from eldercare.store._sqlite_roster import SQLiteRoster
 from eldercare.store.base import (
     AlertFilter,
     Conflict,
@@ -79,6 +81,8 @@ def _org(organisation_id: str | None) -> tuple[str, ...]:
 
 class SQLiteStore(
     SQLiteReports,
+    SQLiteRoster,
+    SQLiteRecords,
     SQLiteAuth,
     SQLiteApi,
     SQLiteEscalation,

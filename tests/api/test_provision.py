@@ -215,3 +215,43 @@ def test_homes_go_to_the_organisation_they_or_the_command_name(
     assert main(["provision", str(path)]) == 1  # h9 would move to the default centre
     err = capsys.readouterr().err
     assert "line 3: home h9: organisation_id: home h9 belongs to organisation cee" in err
+
+
+RECORD_TOML = TOML.replace(
+    "limits = { hr_low = 45, hr_high = 115 }\n",
+    "limits = { hr_low = 45, hr_high = 115 }\n\n"
+    "[residents.record]\n"
+    "date_of_birth = 1941-05-02\n"
+    'allergies = ["penicillin"]\n'
+    'hearing = "hearing_aid"\n'
+    'key_safe_code = "4711"\n'
+    'entry_instructions = "Key safe left of the door"\n',
+)
+
+
+async def test_a_resident_record_is_imported_and_checked(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "records.toml"
+    path.write_text(RECORD_TOML)
+    result = await provision(path, store, "Asia/Shanghai")
+    assert (result.created, result.updated, result.unchanged) == (6, 0, 0)
+    stored = await store.get_resident_record("h2-r1")
+    assert stored is not None
+    assert stored.record["date_of_birth"] == "1941-05-02"
+    assert stored.record["allergies"] == ["penicillin"]
+    assert stored.record["key_safe_code"] == "4711"
+    assert stored.updated_by == "provision"
+    again = await provision(path, store, "Asia/Shanghai")
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 6)
+
+    path.write_text(
+        RECORD_TOML.replace('"hearing_aid"', '"loud"').replace("1941-05-02", "2999-01-01")
+    )
+    with pytest.raises(ProvisionError) as caught:
+        await provision(path, store, "Asia/Shanghai")
+    fields = {p.field for p in caught.value.problems}
+    assert fields == {"record.hearing", "record.date_of_birth"}, str(caught.value)
+    assert "resident h2-r1: record.date_of_birth: date_of_birth is in the future" in str(
+        caught.value
+    )
+    unchanged = await store.get_resident_record("h2-r1")
+    assert unchanged is not None and unchanged.record["hearing"] == "hearing_aid"

@@ -86,6 +86,15 @@ ROLES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/silences"): SUP,
     ("GET", "/api/v1/silences/{silence_id}"): OP,
     ("POST", "/api/v1/silences/{silence_id}/end"): SUP,
+    ("GET", "/api/v1/residents/{resident_id}/record"): OP,
+    ("PUT", "/api/v1/residents/{resident_id}/record"): SUP,
+    ("GET", "/api/v1/audit"): SUP,
+    ("GET", "/api/v1/roster"): OP,
+    ("POST", "/api/v1/roster/shifts"): SUP,
+    ("DELETE", "/api/v1/roster/shifts/{shift_id}"): SUP,
+    ("GET", "/api/v1/alerts/{alert_id}/assignment"): OP,
+    ("POST", "/api/v1/alerts/{alert_id}/claim"): OP,
+    ("POST", "/api/v1/alerts/{alert_id}/assign"): SUP,
     ("POST", "/twilio/sms/status"): TWILIO,
     ("POST", "/twilio/sms/inbound"): TWILIO,
     ("POST", "/twilio/voice/status"): TWILIO,
@@ -109,6 +118,7 @@ SAMPLE = {
     "step_id": "call_resident",
     "incident_id": "1",
     "silence_id": "1",
+    "shift_id": "1",
 }
 
 

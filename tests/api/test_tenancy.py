@@ -41,6 +41,8 @@ from eldercare.domain import (
     TimelineEntry,
     User,
 )
+from eldercare.records import AuditEntry
+from eldercare.roster import Shift
 from eldercare.store import AlertFilter, LivenessUpdate, Store, open_store
 from eldercare.store.floods import Silence
 from tests.api.conftest import ADMIN, PASSWORD, SECRET, RaiseAlert
@@ -70,6 +72,7 @@ B_MARKERS = (
 """Strings of B's rows: none may appear in any answer to A's staff."""
 NOW = datetime.now(UTC)
 STRONG = "correct-horse-battery-staple-42"
+LATER = (NOW + timedelta(hours=1)).isoformat()
 
 
 @pytest.fixture
@@ -134,6 +137,10 @@ async def centres(store: Store, raise_alert: RaiseAlert, hashes: dict[str, str])
             User(name, hashes[PASSWORD], role, "+8613912345678", organisation_id=B)
         )
     await _readings(store, "bee-home", "bee-bed")
+    await store.add_audit(  # B's audit log has an entry A's staff must not see
+        AuditEntry(NOW, "bee-sup", "10.9.9.9", "record.view_key_safe", "resident:bee-res", B)
+    )
+    shift = await store.add_shift(Shift(B, "bee-op", NOW, NOW + timedelta(hours=8)))
     a_alert = await raise_alert(subject="a-res", home_id="h1", kind=AlertKind.FALL)
     b_alert = await raise_alert(subject="bee-res", home_id="bee-home", kind=AlertKind.FALL)
     # Issue 15: B's own protocol, a watch note and an offline device (handover)
@@ -157,6 +164,7 @@ async def centres(store: Store, raise_alert: RaiseAlert, hashes: dict[str, str])
         "token": "not-the-callback-token",
         "incident_id": str(b_incident.id),
         "silence_id": str(b_silence.id),
+        "shift_id": str(shift.id),
         "organisation_id": B,  # last: "bee" is in the ids above
     }
     return Centres(ids, a_alert.id, b_alert.id)
@@ -172,6 +180,7 @@ MISSING = {
     "token": "not-the-callback-token",
     "incident_id": "999999",
     "silence_id": "999999",
+    "shift_id": "999999",
     "organisation_id": "zz-org",
 }
 
@@ -267,6 +276,13 @@ CASES: dict[tuple[str, str], list[Case]] = {
         Case(200, query={"q": "{home_id}"}),
         Case(200, query={"q": "Bertha"}),
     ],
+    ("GET", "/api/v1/residents/{resident_id}/record"): [Case(404)],
+    ("PUT", "/api/v1/residents/{resident_id}/record"): [Case(404, {"key_safe_code": "1234"})],
+    ("GET", "/api/v1/audit"): [
+        Case(200),
+        Case(200, query={"actor": "bee-admin"}),
+        Case(200, query={"format": "csv"}),
+    ],
     ("GET", "/api/v1/organisations"): [Case(403)],
     ("GET", "/api/v1/protocols"): [
         Case(200),
@@ -305,6 +321,17 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ],
     ("GET", "/api/v1/silences/{silence_id}"): [Case(404)],
     ("POST", "/api/v1/silences/{silence_id}/end"): [Case(404)],
+    ("GET", "/api/v1/roster"): [
+        Case(200),
+        Case(422, query={"organisation_id": "{organisation_id}"}),
+    ],
+    ("POST", "/api/v1/roster/shifts"): [
+        Case(422, {"username": "{username}", "starts_at": NOW.isoformat(), "ends_at": LATER}),
+    ],
+    ("DELETE", "/api/v1/roster/shifts/{shift_id}"): [Case(404)],
+    ("GET", "/api/v1/alerts/{alert_id}/assignment"): [Case(404)],
+    ("POST", "/api/v1/alerts/{alert_id}/claim"): [Case(404)],
+    ("POST", "/api/v1/alerts/{alert_id}/assign"): [Case(404, {"username": "bee-op"})],
 }
 """Every route of a centre's staff with B's ids. The webhooks (no account) and
 the public probes are not any centre's (test_every_route_has_a_tenancy_case)."""
@@ -385,6 +412,9 @@ async def b_as_stored(store: Store) -> str:
         await store.list_all_liveness(B),
         await store.list_incidents(B),
         await store.list_silences(B),
+        await store.get_resident_record("bee-res"),
+        await store.list_shifts(B, NOW - timedelta(days=1)),
+        [await store.get_assignment(a.id) for a in b_alerts],
     ]
     return repr(parts)
 

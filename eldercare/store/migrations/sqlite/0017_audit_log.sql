@@ -1,0 +1,15 @@
+-- Issue 15: the audit log. Who did what, when, from where: views of a
+-- key-safe code, record edits, alert actions, account changes. Rows are only
+-- ever added (the API has no route to change or remove one). organisation_id
+-- is the centre of the thing acted on (NULL: no centre's, platform only).
+CREATE TABLE audit_log (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    organisation_id TEXT,
+    at              TEXT NOT NULL,
+    actor           TEXT NOT NULL,
+    address         TEXT NOT NULL,
+    action          TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    details         TEXT NOT NULL
+);
+CREATE INDEX audit_log_organisation ON audit_log (organisation_id, id DESC);
