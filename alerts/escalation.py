@@ -253,12 +253,22 @@ class EscalationEngine(DeliveryEventsMixin):
             )
             if not steps:
                 return ran
+            # One alert's steps in due order, one after the other: two of them due at
+            # once (after an outage or a long stop) must see each other's sends, or
+            # both text the same number. Different alerts run side by side.
+            per_alert: dict[int, list[EscalationStep]] = {}
+            for step in sorted(steps, key=lambda s: (s.due_at, s.id or 0)):
+                per_alert.setdefault(step.alert_id, []).append(step)
             async with asyncio.TaskGroup() as tg:
-                for step in steps:
-                    tg.create_task(self._run_step_isolated(step, now))
+                for alert_steps in per_alert.values():
+                    tg.create_task(self._run_steps_in_order(alert_steps, now))
             ran += len(steps)
             if len(steps) < self.batch_size:
                 return ran
+
+    async def _run_steps_in_order(self, steps: list[EscalationStep], now: datetime) -> None:
+        for step in steps:
+            await self._run_step_isolated(step, now)
 
     async def _run_step_isolated(self, step: EscalationStep, now: datetime) -> None:
         try:

@@ -40,7 +40,7 @@ from eldercare.retention import RetentionLoop, RetentionPolicy
 from eldercare.settings import Settings, SettingsError
 from eldercare.spool import Spool, SpoolError
 from eldercare.store import open_store
-from eldercare.store.base import NotFound, Store, StoreError
+from eldercare.store.base import NotFound, Store, StoreError, StoreUnavailable
 from gateway import Gateway, GatewayConfig
 from gateway.registry_cache import RegistryCache
 
@@ -354,6 +354,8 @@ class Service:
             await asyncio.sleep(seconds)
             try:
                 await self._pipeline.tick()
+            except StoreUnavailable as exc:  # an outage: one line, no traceback
+                log.error("tick failed: %s; next tick retries", exc)
             except StoreError:
                 log.exception("tick failed: the store did not answer; next tick retries")
 
