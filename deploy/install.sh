@@ -21,8 +21,10 @@
 #   /etc/mosquitto/eldercare.conf         the broker's configuration
 #   /etc/mosquitto/eldercare/             0750 root:mosquitto, for `eldercare broker-config --out`
 #   /etc/systemd/system/mosquitto.service.d/eldercare.conf   mosquitto -c /etc/mosquitto/eldercare.conf
-#   /etc/postgresql/15/main/conf.d/eldercare.conf, and the eldercare lines of
-#   pg_hba.conf (first) and pg_ident.conf: only where /etc/postgresql/15/main exists
+#   /etc/postgresql/15/main/conf.d/eldercare.conf, the eldercare lines of
+#   pg_hba.conf (first) and pg_ident.conf, and
+#   /etc/systemd/system/postgresql@15-main.service.d/eldercare.conf (its CPU share):
+#   only where /etc/postgresql/15/main exists
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --root) root=${2:?--root needs a folder}; shift 2 ;;
         --app) app=${2:?--app needs a folder}; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -127,6 +129,8 @@ block() {
 pg=$(at /etc/postgresql/15/main)
 if [ -d "$pg" ]; then
     put 0644 0 "$here/postgresql/eldercare.conf" /etc/postgresql/15/main/conf.d/eldercare.conf
+    put 0644 0 "$here/systemd/postgresql-eldercare.conf" \
+        /etc/systemd/system/postgresql@15-main.service.d/eldercare.conf
     [ -f "$pg/pg_hba.conf" ] && block "$pg/pg_hba.conf" "$here/postgresql/pg_hba.conf" first
     [ -f "$pg/pg_ident.conf" ] && block "$pg/pg_ident.conf" "$here/postgresql/pg_ident.conf" last
 else

@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the gateway's MQTT version (default 5)",
     )
     p.add_argument(
+        "--nice",
+        type=int,
+        default=None,
+        help="nice value of the bench and all it starts but the CPU burners (default: the"
+        " production unit's Nice=, -5; 0 measures everything at normal priority)",
+    )
+    p.add_argument(
         "--json",
         default=None,
         metavar="FILE",
@@ -246,7 +253,17 @@ def _bench(args: argparse.Namespace) -> int:
     cfg = BenchConfig.short() if args.short else BenchConfig()
     changes = {
         k: getattr(args, k)
-        for k in ("homes", "messages", "seconds", "probes", "protocol", "warmup", "runs", "load")
+        for k in (
+            "homes",
+            "messages",
+            "seconds",
+            "probes",
+            "protocol",
+            "warmup",
+            "runs",
+            "load",
+            "nice",
+        )
         if getattr(args, k) is not None
     }
     cfg = dataclasses.replace(cfg, **changes)

@@ -44,7 +44,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from eldercare.bench import latency, throughput
+from eldercare.bench import latency, priority, throughput
 from eldercare.domain import Device, Home, Resident
 from eldercare.localservers import TempMosquitto, _free_port, start_postgres, stop_postgres
 from eldercare.store import open_store
@@ -68,6 +68,9 @@ class BenchConfig:
     """Measurements of (c)/(d) in each condition (unloaded, and loaded with ``load``)."""
     load: int = 0
     """CPU-burning processes beside the service in the loaded runs (0: no loaded runs)."""
+    nice: int | None = None
+    """The nice value of the bench and all it starts but the burners (None: the
+    production unit's ``Nice=``, ``eldercare/bench/priority.py``)."""
 
     def check(self) -> None:
         """Every probe of every run presses an SOS in a home of its own (an alert
@@ -247,6 +250,14 @@ def bench_servers(prefix: str) -> Iterator[tuple[TempMosquitto, str, Path]]:
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     cfg.check()
+    wanted = priority.deployed_nice() if cfg.nice is None else cfg.nice
+    nice = priority.run_at(wanted)  # before anything starts: they all inherit it
+    if nice != wanted:
+        print(
+            f"bench: could not run at nice {wanted} (needs root or CAP_SYS_NICE);"
+            f" running at {nice}",
+            file=sys.stderr,
+        )
     with bench_servers("eldercare-bench-") as (broker, db_url, work):
         t0 = time.perf_counter()
         asyncio.run(provision(db_url, cfg.homes, cfg.prefix))
@@ -269,6 +280,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             "warmup_s": cfg.warmup,
             "runs": cfg.runs,
             "cpu_burners": cfg.load,
+            "nice": nice,
+            "burners_nice": 0,
         },
         "provision_s": round(provision_s, 1),
         "throughput": {
@@ -378,6 +391,11 @@ def table(result: dict[str, Any]) -> str:
         (
             "    load per 1,000 homes",
             f"{lat['cpu_percent_per_1000_homes']} % CPU, {lat['rss_mb_per_1000_homes']} MB",
+        ),
+        (
+            "    CPU priority",
+            f"nice {result['config']['nice']} (service, broker, PostgreSQL, load);"
+            f" burners nice {result['config']['burners_nice']}",
         ),
     ]
     width = max(len(r[0]) for r in rows)

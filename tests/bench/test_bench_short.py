@@ -8,10 +8,13 @@ every part produced them."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from eldercare.bench import priority
 
 BENCH = (sys.executable, "-m", "eldercare", "bench")
 
@@ -34,6 +37,10 @@ def test_short_bench_writes_every_figure(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     tp, lat = doc["throughput"], doc["latency"]
     assert tp["messages"] == doc["config"]["messages"]
+    # the production unit's CPU priority (as root), the burners at normal priority
+    want = priority.deployed_nice() if os.geteuid() == 0 else 0
+    assert (doc["config"]["nice"], doc["config"]["burners_nice"]) == (want, 0)
+    assert f"nice {want} (service, broker, PostgreSQL, load); burners nice 0" in done.stdout
     for key in (
         "mosquitto_sub_msgs_per_s",
         "bare_paho_msgs_per_s",

@@ -78,6 +78,7 @@ def test_install_puts_every_file_in_place_with_its_mode_and_twice_changes_nothin
         "etc/mosquitto/eldercare": (0o750, 0, 0),  # no mosquitto group in this root
         "etc/systemd/system/mosquitto.service.d/eldercare.conf": (0o644, 0, 0),
         "etc/postgresql/15/main/conf.d/eldercare.conf": (0o644, 0, 0),
+        "etc/systemd/system/postgresql@15-main.service.d/eldercare.conf": (0o644, 0, 0),
     }
     for path, want in expected.items():
         assert first[path][:3] == want, path
