@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from dashboard_api.context import AppContext
 from detectors.runtime import DetectorRuntime
 from eldercare.api_server import ApiServer, build_server
 from eldercare.clock import Clock, make_clock
-from eldercare.domain import DeviceKind, Role, User
+from eldercare.domain import URGENT_SESSION_SUFFIX, DeviceKind, Role, User
 from eldercare.embedded_broker import EmbeddedBroker
 from eldercare.logs import add_secret
 from eldercare.metrics import Metrics
@@ -43,6 +44,7 @@ from eldercare.store import open_store
 from eldercare.store.base import NotFound, Store, StoreError, StoreUnavailable
 from gateway import Gateway, GatewayConfig
 from gateway.registry_cache import RegistryCache
+from gateway.urgent_session import SeenMessages
 
 log = logging.getLogger("eldercare.service")
 
@@ -105,6 +107,8 @@ class Service:
         self._broker: EmbeddedBroker | None = None
         self._store: Store | None = None
         self._gateway: Gateway | None = None
+        self._urgent_gateway: Gateway | None = None
+        """The urgent MQTT session (gateway/urgent_session.py), if on."""
         self._server: ApiServer | None = None
         self.alerts: AlertService | None = None
         self._pipeline: Pipeline | None = None
@@ -210,30 +214,48 @@ class Service:
         pipeline = self._pipeline
         await pipeline.start()
         addr = s.broker()
-        self._gateway = Gateway(
-            GatewayConfig(
-                host=addr.host,
-                port=addr.port,
-                username=addr.username,
-                password=addr.password,
-                tls=addr.tls,
-                client_id=s.mqtt_client_id,
-                protocol=addr.protocol,
-                batch_max=s.batch_max,
-                # With the event clock, time is the data's order: one lane.
-                fast_lane=FAST_LANE if s.clock == "wall" else {},
-                device_rate=s.device_rate,
-                device_burst=s.device_burst,
-                dead_letter_max_payload=s.dead_letter_max_payload,
-            ),
-            store=self._store,
-            registry=registry,
-            clock=self.clock,
-            metrics=self.metrics,
-            sink=pipeline,
-            priority=priority,
-            spool=self.spool,
+        main = GatewayConfig(
+            host=addr.host,
+            port=addr.port,
+            username=addr.username,
+            password=addr.password,
+            tls=addr.tls,
+            client_id=s.mqtt_client_id,
+            protocol=addr.protocol,
+            batch_max=s.batch_max,
+            # With the event clock, time is the data's order: one lane, one session.
+            fast_lane=FAST_LANE if s.clock == "wall" else {},
+            device_rate=s.device_rate,
+            device_burst=s.device_burst,
+            dead_letter_max_payload=s.dead_letter_max_payload,
         )
+        urgent = s.mqtt_urgent_session == "on" and s.clock == "wall"
+        seen = SeenMessages() if urgent else None
+        store = self._store
+
+        def gateway(config: GatewayConfig) -> Gateway:
+            return Gateway(
+                config,
+                store=store,
+                registry=registry,
+                clock=self.clock,
+                metrics=self.metrics,
+                sink=pipeline,
+                priority=priority,
+                spool=self.spool,
+                seen=seen,
+            )
+
+        self._gateway = gateway(main)
+        if urgent:
+            self._urgent_gateway = gateway(
+                dataclasses.replace(
+                    main,
+                    client_id=main.client_id + URGENT_SESSION_SUFFIX,
+                    username=main.username and main.username + URGENT_SESSION_SUFFIX,
+                    urgent_session=True,
+                )
+            )
         ctx = AppContext(
             settings=s,
             store=self._store,
@@ -312,6 +334,9 @@ class Service:
         gateway, server, escalation = self._gateway, self._server, self.escalation
         async with asyncio.TaskGroup() as tg:
             tg.create_task(gateway.run(), name="gateway")
+            urgent = self._urgent_gateway
+            if urgent is not None:
+                tg.create_task(urgent.run(), name="gateway-urgent")
             tg.create_task(server.serve(), name="api")
             ticker = tg.create_task(self._tick_every(1.0), name="ticker")
             escalator = tg.create_task(escalation.run(1.0), name="escalation")
@@ -326,7 +351,9 @@ class Service:
             )
             await self._stop.wait()
             log.info("shutting down: stopping intake")
-            await gateway.stop()  # stop intake, drain, commit, ack
+            await asyncio.gather(  # stop intake, drain, commit, ack
+                gateway.stop(), *([urgent.stop()] if urgent is not None else [])
+            )
             await self._save_detectors()
             ticker.cancel()
             retention.cancel()

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from eldercare.domain import Device, DeviceKind
+from eldercare.domain import URGENT_SESSION_SUFFIX, Device, DeviceKind
 from eldercare.store.base import MqttCredential, Store
 
 ITERATIONS = 101
@@ -166,12 +166,12 @@ def queued_messages(devices: Sequence[Device], minutes: float) -> int:
 def render_acl(devices: Sequence[Device], gateway_user: str, gateway_topics: Sequence[str]) -> str:
     lines = [
         "# Written by `eldercare broker-config`; run it again when devices change.",
-        "# A device publishes its own topics and reads nothing; the gateway reads.",
-        "",
-        f"user {gateway_user}",
-        "topic read eldercare/v1/#",
+        "# A device publishes its own topics and reads nothing; the gateway reads,",
+        "# on its main session and on its urgent one (gateway/urgent_session.py).",
     ]
-    lines += ["topic {} {}".format(*topic_grant(t)) for t in gateway_topics]
+    for user in (gateway_user, gateway_user + URGENT_SESSION_SUFFIX):
+        lines += ["", f"user {user}", "topic read eldercare/v1/#"]
+        lines += ["topic {} {}".format(*topic_grant(t)) for t in gateway_topics]
     for d in sorted(devices, key=lambda d: d.id):
         lines += [
             "",
@@ -183,7 +183,14 @@ def render_acl(devices: Sequence[Device], gateway_user: str, gateway_topics: Seq
 
 
 def render_passwd(credentials: Sequence[MqttCredential]) -> str:
-    return "".join(f"{c.username}:{c.password_hash}\n" for c in credentials)
+    """One line per account; the gateway's twice: its urgent session's account
+    (``<gateway>-urgent``) has the same password."""
+    lines = []
+    for c in credentials:
+        lines.append(f"{c.username}:{c.password_hash}\n")
+        if c.role == "gateway":
+            lines.append(f"{c.username}{URGENT_SESSION_SUFFIX}:{c.password_hash}\n")
+    return "".join(lines)
 
 
 def render_conf(options: BrokerOptions, queued: int, passwd: Path, acl: Path) -> str:
@@ -232,9 +239,12 @@ async def generate(store: Store, options: BrokerOptions, now: datetime) -> Gener
     """Make or update the accounts in the store and write the three files."""
     o = options
     devices = await store.list_devices()
-    if any(d.id == o.gateway_user for d in devices):
+    taken = {o.gateway_user, o.gateway_user + URGENT_SESSION_SUFFIX}
+    clash = next((d.id for d in devices if d.id in taken), None)
+    if clash is not None:
         raise BrokerConfigError(
-            f"device {o.gateway_user} has the gateway's account name: choose another"
+            f"device {clash} has the name of a gateway account ({o.gateway_user} and its"
+            f" urgent session's {o.gateway_user}{URGENT_SESSION_SUFFIX}): choose another"
             " --gateway-user (and the same user in ELDERCARE_MQTT_URL)"
         )
     known = {c.username: c for c in await store.list_mqtt_credentials()}

@@ -19,6 +19,9 @@ DEFAULT_ORGANISATION = "default"
 """The organisation (care centre) every row joined in migration 0012; the one a
 home, account or provisioning file belongs to unless it names another."""
 """Ids of homes, residents and devices: they appear in MQTT topics."""
+URGENT_SESSION_SUFFIX = "-urgent"
+"""Appended to the gateway's MQTT client id and account for its urgent session
+(gateway/urgent_session.py; ``eldercare broker-config`` makes that account)."""
 
 E164_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")
 

@@ -100,6 +100,10 @@ class Settings:
     """API token lifetime, seconds."""
     mqtt_client_id: str = "eldercare-gateway"
     """Fixed, so the broker keeps the gateway's persistent session across restarts."""
+    mqtt_urgent_session: str = "on"
+    """``on``: a second MQTT session (``<client id>-urgent``) for the critical
+    devices' events, which never queue behind vitals (gateway/urgent_session.py);
+    ``off``: one session."""
     mqtt_protocol: str = "auto"
     """``5``, ``3.1.1`` or ``auto`` (5 on external brokers, 3.1.1 on the embedded one)."""
     batch_max: int = 1000
@@ -220,6 +224,8 @@ class Settings:
             )
         if self.mqtt_url is not None and not self.mqtt_url.startswith(("mqtt://", "mqtts://")):
             raise SettingsError("ELDERCARE_MQTT_URL must start with mqtt:// or mqtts://")
+        if self.mqtt_urgent_session not in ("on", "off"):
+            raise SettingsError("ELDERCARE_MQTT_URGENT_SESSION must be on or off")
         if self.mqtt_protocol not in ("auto", "5", "3.1.1"):
             raise SettingsError("ELDERCARE_MQTT_PROTOCOL must be 5, 3.1.1 or auto")
         if self.response_window <= 0:

@@ -60,6 +60,10 @@ class GatewayConfig:
     """Seconds between checks of the device sources in the store (changes made by
     another process, e.g. ``eldercare provision``: one small query, a reload only
     if they changed); a change through this process's API is taken at once."""
+    urgent_session: bool = False
+    """This gateway is the urgent session (gateway/urgent_session.py): it subscribes
+    to the event topics of the registry's devices of the ``fast_lane`` kinds, one
+    each, not to the wildcards; its client id and account end in ``-urgent``."""
     tls_context: ssl.SSLContext | None = field(default=None, compare=False)
     """Used when ``tls``; None = the system's default CA store."""
 

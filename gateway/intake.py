@@ -87,6 +87,7 @@ from gateway.ratelimit import REASON as RATE_LIMITED
 from gateway.ratelimit import DeviceRateLimiter, Verdict
 from gateway.registry_cache import RegistryCache
 from gateway.session_watch import M_TAKEOVERS, SessionWatch
+from gateway.urgent_session import SeenMessages, urgent_topics
 
 log = logging.getLogger("eldercare.gateway.intake")
 
@@ -115,6 +116,7 @@ M_STORE_ERRORS = "eldercare_gateway_store_errors_total"
 M_SINK_ERRORS = "eldercare_gateway_sink_errors_total"
 M_RATE_LIMITED = "eldercare_rate_limited_total"
 M_SPOOLED = "eldercare_spooled_batches_total"
+M_COPIES = "eldercare_mqtt_second_copies_total"
 
 
 class _Incoming(NamedTuple):
@@ -166,8 +168,14 @@ class Gateway:
         sink: Sink,
         priority: Priority | None = None,
         spool: Spool | None = None,
+        seen: SeenMessages | None = None,
     ) -> None:
         self._config = config
+        self._seen = seen
+        """Shared with the other session (gateway/urgent_session.py): of a message
+        both sessions get, the copy taken second is acked and dropped."""
+        self._urgent_topics: set[str] = set()
+        """The urgent session: the device topics subscribed on this connection."""
         self._spool = spool
         """Where batches go while the store is unreachable (None: they wait, unacked)."""
         self._priority = priority or Priority()
@@ -225,6 +233,11 @@ class Gateway:
         metrics.describe(
             M_SPOOLED, "counter", "Batches written to the local spool while the store was away"
         )
+        metrics.describe(
+            M_COPIES,
+            "counter",
+            "Messages the other MQTT session (main or urgent) had taken first: acked, dropped",
+        )
 
     # --- public -----------------------------------------------------------------
 
@@ -273,7 +286,8 @@ class Gateway:
         client.loop_start()
         try:
             async with asyncio.TaskGroup() as lanes:
-                sources = lanes.create_task(self._source_loop(), name="gateway-sources")
+                follow = self._urgent_loop() if cfg.urgent_session else self._source_loop()
+                sources = lanes.create_task(follow, name="gateway-sources")
                 lanes.create_task(self._batch_loop(), name="gateway-batches")
                 if self._fast_lane:
                     lanes.create_task(self._fast_loop(), name="gateway-fast-lane")
@@ -374,6 +388,11 @@ class Gateway:
                 "session_present": flags.session_present,
             },
         )
+        if self._config.urgent_session:
+            with self._source_lock:
+                self._urgent_topics = set()  # a new connection: subscribe to all of them
+            self._sync_urgent(client)
+            return
         # Subscribe on every connect: cheap, and correct even if the broker lost
         # the session. MQTT 5: retained statuses only when the subscription is new
         # (first start or lost session), not replayed on every reconnect.
@@ -408,6 +427,49 @@ class Gateway:
                 "gateway subscriptions of device sources changed",
                 extra={"subscribed": [s.topic for s in new][:20], "unsubscribed": gone[:20]},
             )
+
+    def _sync_urgent(self, client: mqtt.Client) -> None:
+        """The urgent session: subscribe to the event topics of the registry's
+        critical devices this connection lacks, unsubscribe from the others. Any thread."""
+        wanted = urgent_topics(self._registry.devices(), self._fast_lane)
+        if self._seen is not None:
+            self._seen.topics = frozenset(wanted)
+        qos: Any = 1 if self._config.protocol != "5" else SubscribeOptions(qos=1)
+        with self._source_lock:
+            new = sorted(wanted - self._urgent_topics)
+            gone = sorted(self._urgent_topics - wanted)
+            for i in range(0, len(new), 200):
+                chunk = new[i : i + 200]
+                rc, _ = client.subscribe([(topic, qos) for topic in chunk])
+                if rc == mqtt.MQTT_ERR_SUCCESS:
+                    self._urgent_topics.update(chunk)
+            for i in range(0, len(gone), 200):
+                topics = gone[i : i + 200]
+                rc, _ = client.unsubscribe(topics)
+                if rc == mqtt.MQTT_ERR_SUCCESS:
+                    self._urgent_topics.difference_update(topics)
+        if new or gone:
+            log.info(
+                "urgent session subscriptions changed",
+                extra={"subscribed": len(new), "unsubscribed": len(gone), "topics": len(wanted)},
+            )
+
+    async def _urgent_loop(self) -> None:
+        """The urgent session follows the registry: at once after a change through
+        this process, else every ``registry_refresh`` seconds (at most 10)."""
+        registry = self._registry
+        while True:
+            await registry.wait_changed(min(self._config.registry_refresh, 10.0))
+            try:
+                await registry.ensure_loaded()
+            except Exception as exc:  # the store is down: keep the old view, try again
+                log.warning(
+                    "registry reload for the urgent session failed", extra={"error": repr(exc)}
+                )
+                continue
+            client = self._client
+            if client is not None and not self._disconnected.is_set() and self._ever_connected:
+                self._sync_urgent(client)
 
     def _source_option(self, sub: Subscription) -> tuple[str, Any]:
         if self._config.protocol != "5":
@@ -453,8 +515,14 @@ class Gateway:
         if failed:
             log.error("broker refused the subscription", extra={"reasons": failed})
         else:
-            self._connected = True
-            log.info("gateway subscribed", extra={"topics": [EVENT_TOPIC, STATUS_TOPIC]})
+            was, self._connected = self._connected, True
+            if self._config.urgent_session:
+                if not was:
+                    log.info(
+                        "urgent session subscribed", extra={"client_id": self._config.client_id}
+                    )
+            else:
+                log.info("gateway subscribed", extra={"topics": [EVENT_TOPIC, STATUS_TOPIC]})
 
     def _on_disconnect(
         self,
@@ -517,6 +585,14 @@ class Gateway:
     def _take(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
         if self._stopping:
             return  # not acked: the broker keeps it for the next session
+        seen = self._seen
+        if (
+            seen is not None
+            and seen.tracks(topic)
+            and not seen.take(topic, payload, urgent=self._config.urgent_session)
+        ):
+            self._drop_copy(mid, qos)
+            return
         incoming = _Incoming(topic, payload, mid, qos, retain, time.time(), self._generation)
         fast_device = self._fast_device(topic, incoming.payload) if self._fast_lane else None
         if fast_device is not None:
@@ -529,6 +605,14 @@ class Gateway:
         if not self._wake_pending:
             self._wake_pending = True
             self._set_in_loop(self._wake)
+
+    def _drop_copy(self, mid: int, qos: int) -> None:
+        """Ack a copy the other session took first (paho thread, this connection)."""
+        client = self._client
+        if client is not None and qos:
+            with self._ack_lock:
+                client.ack(mid, qos)
+        self._metrics.inc(M_COPIES)
 
     def _set_in_loop(self, event: asyncio.Event) -> None:
         loop = self._loop

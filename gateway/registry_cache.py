@@ -120,6 +120,17 @@ class RegistryCache:
                 await self._load()
             return self._sources.match(topic)
 
+    def devices(self) -> list[Device]:
+        """The loaded devices (as loaded: possibly stale). Any thread."""
+        return list(self._devices.values())
+
+    async def ensure_loaded(self) -> None:
+        """Reload if ``invalidate()`` was called since the last load."""
+        if self._stale:
+            async with self._lock:
+                if self._stale:
+                    await self._load()
+
     def peek(self, device_id: str) -> Device | None:
         """The cached device, without ever touching the store (None if unknown or stale)."""
         if self._stale:

@@ -36,7 +36,7 @@ from eldercare.broker_config import (
 )
 from eldercare.cli import main
 from eldercare.clock import WallClock
-from eldercare.domain import Device, DeviceKind, Home
+from eldercare.domain import URGENT_SESSION_SUFFIX, Device, DeviceKind, Home
 from eldercare.metrics import Metrics
 from eldercare.store import Store, open_store
 from gateway.intake import Gateway, GatewayConfig
@@ -449,3 +449,55 @@ def test_the_queue_holds_minutes_of_the_registrys_traffic() -> None:
     others = [Device(f"d{i}", "h", DeviceKind.DOOR) for i in range(6000)]
     assert queued_messages(beds + others, 10) == (1000 + 100) * 600
     assert queued_messages(others[:10], 10) == 100_000
+
+
+async def test_the_urgent_session_has_an_account_with_the_gateways_password(
+    setup: Setup, store: Store
+) -> None:
+    """``<gateway>-urgent`` (gateway/urgent_session.py) logs in with the gateway's
+    password, reads the critical devices' events on its own session, and a device
+    cannot use its name."""
+    gw_user = setup.options.gateway_user
+    sink = Recorder()
+    urgent = Gateway(
+        GatewayConfig(
+            host="127.0.0.1",
+            port=setup.broker.port,
+            username=gw_user + URGENT_SESSION_SUFFIX,
+            password=GW_PASSWORD,
+            client_id=gw_user + URGENT_SESSION_SUFFIX,
+            fast_lane={"sos_button": (b'"action"',)},
+            urgent_session=True,
+        ),
+        store=store,
+        registry=setup.registry,
+        clock=WallClock(),
+        metrics=Metrics(),
+        sink=sink,
+    )
+    task = asyncio.create_task(urgent.run())
+    try:
+
+        async def up() -> bool:
+            if task.done():
+                task.result()
+            return urgent.connected
+
+        await eventually(up, "the urgent session connected with its account")
+        async with setup.device("h2-sos") as sos:
+            await publish(sos, event("h2-sos", "h2"), {"seq": 1, "action": "press"})
+
+        async def pressed() -> bool:
+            return any(r.device_id == "h2-sos" for r in sink.readings)
+
+        await eventually(pressed, "the press read on the urgent session")
+    finally:
+        await urgent.stop(timeout=5)
+        await task
+    acl = setup.generated.acl.read_text()
+    assert f"user {gw_user}{URGENT_SESSION_SUFFIX}\ntopic read eldercare/v1/#\n" in acl
+    await store.create_device(
+        Device(id=gw_user + URGENT_SESSION_SUFFIX, home_id="h1", kind=DeviceKind.DOOR)
+    )
+    with pytest.raises(BrokerConfigError, match="urgent session"):
+        await generate(store, setup.options, NOW)
