@@ -1,5 +1,6 @@
 """The real HTTP API over a store, for the benchmarks: uvicorn on a free port
-and an httpx client logged in as an operator."""
+and an httpx client logged in as an operator, in a process tuned as the
+service's (eldercare/process_tuning.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from eldercare.domain import Role, User
 from eldercare.localservers import free_port
 from eldercare.metrics import Metrics
 from eldercare.passwords import hash_password
+from eldercare.process_tuning import tune_for_service
 from eldercare.settings import Settings
 from eldercare.store import NotFound, Store
 
@@ -47,6 +49,9 @@ async def api_client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     server = uvicorn.Server(
         uvicorn.Config(app, port=port, log_level="warning", lifespan="off", access_log=False)
     )
+    # As `eldercare serve` runs the API: cyclic GC and GIL switch interval set for a
+    # service (eldercare/process_tuning.py), not a script's defaults.
+    tune_for_service(metrics)
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn has no started event)
         await asyncio.sleep(0.05)
