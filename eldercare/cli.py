@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the gateway's MQTT version (default 5)",
     )
     p.add_argument(
+        "--urgent-session",
+        dest="urgent_session",
+        choices=["on", "off"],
+        default=None,
+        help="the service's second MQTT session for critical devices (default on)",
+    )
+    p.add_argument(
         "--nice",
         type=int,
         default=None,
@@ -263,6 +270,7 @@ def _bench(args: argparse.Namespace) -> int:
             "runs",
             "load",
             "nice",
+            "urgent_session",
         )
         if getattr(args, k) is not None
     }

@@ -68,6 +68,8 @@ class BenchConfig:
     """Measurements of (c)/(d) in each condition (unloaded, and loaded with ``load``)."""
     load: int = 0
     """CPU-burning processes beside the service in the loaded runs (0: no loaded runs)."""
+    urgent_session: str = "on"
+    """The service's ELDERCARE_MQTT_URGENT_SESSION (``on`` or ``off``)."""
     nice: int | None = None
     """The nice value of the bench and all it starts but the burners (None: the
     production unit's ``Nice=``, ``eldercare/bench/priority.py``)."""
@@ -186,6 +188,9 @@ async def _latency_part(
             ELDERCARE_TWILIO_BASE_URL=twilio.base_url,
             ELDERCARE_LOG_FORMAT="json",
             ELDERCARE_LOG_LEVEL="WARNING",
+            ELDERCARE_MQTT_URGENT_SESSION=cfg.urgent_session,
+            # its own: a spool left by an earlier run must not replay into this one
+            ELDERCARE_SPOOL_PATH=str(work / "spool.db"),
         )
         proc = _serve(env, work / "serve.log")
         try:
@@ -281,6 +286,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             "runs": cfg.runs,
             "cpu_burners": cfg.load,
             "nice": nice,
+            "urgent_session": cfg.urgent_session,
             "burners_nice": 0,
         },
         "provision_s": round(provision_s, 1),
@@ -397,6 +403,7 @@ def table(result: dict[str, Any]) -> str:
             f"nice {result['config']['nice']} (service, broker, PostgreSQL, load);"
             f" burners nice {result['config']['burners_nice']}",
         ),
+        ("    urgent MQTT session", result["config"]["urgent_session"]),
     ]
     width = max(len(r[0]) for r in rows)
     text = "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
