@@ -412,16 +412,9 @@ class Gateway:
         with self._source_lock:
             new = [sub for topic, sub in wanted.items() if topic not in self._source_topics]
             gone = [topic for topic in self._source_topics if topic not in wanted]
-            for i in range(0, len(new), 200):
-                chunk = new[i : i + 200]
-                rc, _ = client.subscribe([self._source_option(sub) for sub in chunk])
-                if rc == mqtt.MQTT_ERR_SUCCESS:
-                    self._source_topics.update(sub.topic for sub in chunk)
-            for i in range(0, len(gone), 200):
-                topics = gone[i : i + 200]
-                rc, _ = client.unsubscribe(topics)
-                if rc == mqtt.MQTT_ERR_SUCCESS:
-                    self._source_topics.difference_update(topics)
+            _resubscribe(
+                client, self._source_topics, [self._source_option(sub) for sub in new], gone
+            )
         if new or gone:
             log.info(
                 "gateway subscriptions of device sources changed",
@@ -438,16 +431,7 @@ class Gateway:
         with self._source_lock:
             new = sorted(wanted - self._urgent_topics)
             gone = sorted(self._urgent_topics - wanted)
-            for i in range(0, len(new), 200):
-                chunk = new[i : i + 200]
-                rc, _ = client.subscribe([(topic, qos) for topic in chunk])
-                if rc == mqtt.MQTT_ERR_SUCCESS:
-                    self._urgent_topics.update(chunk)
-            for i in range(0, len(gone), 200):
-                topics = gone[i : i + 200]
-                rc, _ = client.unsubscribe(topics)
-                if rc == mqtt.MQTT_ERR_SUCCESS:
-                    self._urgent_topics.difference_update(topics)
+            _resubscribe(client, self._urgent_topics, [(topic, qos) for topic in new], gone)
         if new or gone:
             log.info(
                 "urgent session subscriptions changed",
@@ -1069,6 +1053,24 @@ class Gateway:
         self._client = None
         self._connected = False
         log.info("gateway stopped", extra={"pending_unacked": len(self._inbox) + len(self._fast)})
+
+
+def _resubscribe(
+    client: mqtt.Client, held: set[str], new: list[tuple[str, Any]], gone: list[str]
+) -> None:
+    """Subscribe to ``new`` (topic, options) and unsubscribe from ``gone``, 200
+    topics a packet; ``held`` (the topics subscribed on this connection) follows
+    what the client took."""
+    for i in range(0, len(new), 200):
+        chunk = new[i : i + 200]
+        rc, _ = client.subscribe(chunk)
+        if rc == mqtt.MQTT_ERR_SUCCESS:
+            held.update(topic for topic, _ in chunk)
+    for i in range(0, len(gone), 200):
+        topics = gone[i : i + 200]
+        rc, _ = client.unsubscribe(topics)
+        if rc == mqtt.MQTT_ERR_SUCCESS:
+            held.difference_update(topics)
 
 
 def _source_key(match: Match | None) -> str | None:
