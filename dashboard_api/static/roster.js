@@ -89,8 +89,15 @@ window.assignBlock = (alert, detail) => {
   if (!rosterState.timer && state.token) { rosterState.timer = setInterval(rosterTick, 15000); refreshRoster(); }
   const who = assigneeOf(detail);
   if (detail && rosterState.assignees.get(alert.id) !== who) {
+    const was = rosterState.assignees.get(alert.id);
     rosterState.assignees.set(alert.id, who);
     setTimeout(refreshRoster, 0);
+    const me = signedInAs();
+    if (alert.resident_id && typeof recordCache !== "undefined" && was !== undefined && (who === me || was === me)) {
+      // given to me (or taken from me) on another screen: the key-safe code shows (or hides)
+      recordCache.records.delete(alert.resident_id); recordCache.asked.delete(alert.resident_id);
+      setTimeout(renderAlerts, 0);
+    }
   }
   return assignBlockCard(alert, detail);
 };

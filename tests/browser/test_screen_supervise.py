@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page
 
 from eldercare.domain import Role, User
 from eldercare.passwords import hash_password
-from eldercare.records import AuditQuery
+from eldercare.records import AuditQuery, StoredRecord
 from eldercare.store import AlertFilter
 from simulators.home import DemoHome
 from simulators.publisher import DevicePublisher
@@ -159,9 +159,13 @@ async def test_a_device_silence_lifted_on_screen_raises_again(running: Running) 
 
 
 async def test_a_responder_put_on_duty_on_screen_is_given_the_alert(running: Running) -> None:
+    """... and then sees the key-safe code on their own screen (audited)."""
     run = running
     await run.service.store.create_user(
         User("op1", hash_password(OPERATOR_PASSWORD), Role.OPERATOR, organisation_id="default")
+    )
+    await run.service.store.put_resident_record(
+        StoredRecord(RESIDENT, {"key_safe_code": "4711"}, run.clock.now(), "admin")
     )
     errors: list[str] = []
     async with chromium() as browser:
@@ -184,6 +188,9 @@ async def test_a_responder_put_on_duty_on_screen_is_given_the_alert(running: Run
 
         async with DevicePublisher("127.0.0.1", run.mqtt_port) as pub:
             await pub.event("h1", "h1-sos", {"action": "press"}, ts=run.clock.now())
+        masked = operator.locator("li.alert .rec-key-safe")
+        await masked.wait_for(timeout=8000)
+        assert await masked.inner_text() == "钥匙盒密码 ••••（仅主管可见）"
         card = page.locator("li.alert").first
         await card.locator(".assign-pick").wait_for(timeout=8000)
         await card.locator(".assign-pick").select_option("op1")
@@ -191,6 +198,10 @@ async def test_a_responder_put_on_duty_on_screen_is_given_the_alert(running: Run
         await page.locator('li.alert .assignee[data-assignee="op1"]').wait_for(timeout=3000)
         await operator.locator('li.alert .assignee[data-assignee="op1"]').wait_for(timeout=3000)
         assert await operator.locator(SUPERVISORS_ONLY).count() == 0
+        shown = operator.locator("li.alert .rec-key-safe", has_text="4711")
+        await shown.wait_for(timeout=3000)  # given to op1 on the admin's screen: the code shows
+        views = await run.service.store.list_audit(AuditQuery(actor="op1"))
+        assert [v.action for v in views] == ["record.view_key_safe"]
         busy = page.locator('#roster-panel li.responder.busy[data-username="op1"]')
         await busy.wait_for(timeout=3000)
         await page.screenshot(path=artifact("screen_roster_assign.png"))
