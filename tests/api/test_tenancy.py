@@ -266,6 +266,7 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("POST", "/api/v1/users/{username}/unlock"): [Case(404)],
     ("POST", "/api/v1/users/{username}/revoke"): [Case(404)],
     ("POST", "/api/v1/auth/renew"): [Case(200)],
+    ("GET", "/api/v1/auth/me"): [Case(200)],
     ("POST", "/api/v1/auth/logout"): [Case(204)],
     ("GET", "/api/v1/reports/response"): [Case(200)],
     ("GET", "/api/v1/reports/monthly"): [Case(200)],
