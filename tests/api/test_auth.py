@@ -164,6 +164,6 @@ async def test_me_names_the_account_and_its_role_for_the_screen(
             "username": f"{role.value}-user",
             "role": role.value,
             "phone": None,
-            "organisation_id": None,
+            "organisation_id": "default",
         }
     assert (await client.get("/api/v1/auth/me")).status_code == 401
