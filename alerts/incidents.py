@@ -209,7 +209,10 @@ class FloodGuard:
                 limit=FLOOD_READ_MAX,
             )
         )
-        return [a for a in found if a.raised_at <= at and await self._cause(a) == key[2]]
+        mine = [a for a in found if a.raised_at <= at and await self._cause(a) == key[2]]
+        # oldest first: the first member carries the supervisors' step (the new alert's
+        # own steps are cancelled once its ladder is written: alerts/service.py)
+        return sorted(mine, key=lambda a: a.id)
 
     async def _cause(self, alert: Alert) -> str:
         """The cause of an alert raised here or by another process (its timeline)."""
