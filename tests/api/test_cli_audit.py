@@ -94,3 +94,31 @@ async def test_a_supervisor_reads_and_exports_the_command_lines_entries(
     )
     exported = await client.get("/api/v1/audit", params={"format": "csv"}, headers=headers)
     assert ",cli:mei,local,user.create,user:li," in exported.text
+
+
+def test_broker_config_and_a_restore_are_audited_a_backup_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = f"sqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("ELDERCARE_DATABASE_URL", db)
+    monkeypatch.setenv("ELDERCARE_MQTT_URL", "mqtt://gw:gateway-secret-42@127.0.0.1:1883")
+    monkeypatch.setenv("LOGNAME", "mei")
+    assert main(["broker-config", "--out", str(tmp_path / "mosquitto")]) == 0
+    (made,) = _entries(db)
+    assert (made.action, made.target, made.actor, made.address) == (
+        "broker.config",
+        "file:acl",
+        "cli:mei",
+        "local",
+    )
+    assert made.details["changed"] == ["gw"] and made.details["removed"] == []
+    assert "gateway-secret-42" not in repr(made)
+    backup = tmp_path / "cli.backup"
+    assert main(["db", "backup", str(backup)]) == 0
+    assert [e.action for e in _entries(db)] == ["broker.config"]  # a backup changes nothing
+    assert main(["db", "restore", "--replace", str(backup)]) == 0
+    capsys.readouterr()
+    assert [(e.action, e.target) for e in _entries(db)] == [
+        ("broker.config", "file:acl"),
+        ("db.restore", "file:cli.backup"),  # written into the restored database
+    ]
