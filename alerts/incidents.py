@@ -26,28 +26,39 @@ offline there, and it resolves itself when the device is back), but:
   Its members stay in it; alerts raised afterwards escalate as usual until a
   new flood crosses the threshold again.
 
-The count of recent alerts is kept in memory (per process); open incidents are
-in the store, so a restart keeps grouping into the incident it had opened.
+The flood is counted from the store, not in memory: the alerts of the key
+raised within the window (and after the key's last incident ended), whichever
+service process raised them. Two processes (a standby that took over, or two
+instances) agree on the count, a restart keeps it, and the store opens at
+most one incident per centre, kind and cause (``open_incident``), so two
+processes crossing the threshold at once join the same incident and its
+supervisors are told once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from alerts.events import AlertBus
 from eldercare.clock import Clock
 from eldercare.domain import Alert, AlertKind, Finding, TimelineEntry
 from eldercare.metrics import Metrics
-from eldercare.store.base import EscalationStep, Store
+from eldercare.store.base import AlertFilter, EscalationStep, Store
 from eldercare.store.floods import Incident
 from eldercare.tenancy import alert_organisation
 
 log = logging.getLogger("eldercare.incidents")
 
+CAUSES_KEPT = 20_000
+"""Causes of alerts remembered (beyond it the memory starts again)."""
+RECENT_INCIDENTS = 5
+"""Newest incidents of a centre read for the end of the key's last one."""
+FLOOD_READ_MAX = 1000
+"""Most alerts of one key read back to count a flood (a flood is far smaller)."""
 EXPIRE_EVERY = timedelta(seconds=10)
 """How often ``expire`` looks for quiet incidents (an incident may end up to this late)."""
 INCIDENT_STEP = "incident.supervisor"
@@ -82,8 +93,13 @@ class FloodRules:
 
 
 def cause_of(finding: Finding) -> str:
-    """What made the alert, as far as grouping goes (the detector's ``by``)."""
-    by = finding.details.get("by")
+    """What made the alert, as far as grouping goes (the detector's ``by``; its
+    alert keeps it in the details of its ``raised`` timeline entry)."""
+    return _by(finding.details)
+
+
+def _by(details: dict[str, Any]) -> str:
+    by = details.get("by")
     return by if isinstance(by, str) else ""
 
 
@@ -102,10 +118,9 @@ class FloodGuard:
         self.bus = bus
         self.metrics = metrics
         self.rules = rules
-        self._recent: dict[_Key, deque[tuple[datetime, Alert]]] = {}
-        self._open: dict[_Key, Incident | None] = {}
-        """The open incident per key, once read from the store (None: none open)."""
         self._checked: datetime | None = None
+        self._causes: dict[int, str] = {}
+        """Alert id -> cause: of the alerts raised here, and of others once read."""
 
     async def on_alert(self, alert: Alert, finding: Finding, created: bool) -> bool:
         """Called for every raised or repeated alert before its ladder is written;
@@ -115,20 +130,19 @@ class FloodGuard:
         if not created:
             return await self.store.incident_of_alert(alert.id) is not None
         key = (await alert_organisation(self.store, alert), alert.kind.value, cause_of(finding))
+        if len(self._causes) >= CAUSES_KEPT:
+            self._causes.clear()
+        self._causes[alert.id] = key[2]
         at = alert.raised_at
-        incident = await self._current(key, at)
+        incident, last_ended = await self._current(key, at)
         if incident is not None:
-            await self._join(key, incident, [alert], at)
+            await self._join(incident, [alert], at)
             return True
-        recent = self._recent.setdefault(key, deque())
-        recent.append((at, alert))
-        window = timedelta(seconds=self.rules.window_s)
-        while recent and recent[0][0] < at - window:
-            recent.popleft()
-        if len(recent) < self.rules.threshold:
+        members = await self._recent(key, at, last_ended)
+        if alert.id not in {a.id for a in members}:
+            members.append(alert)
+        if len(members) < self.rules.threshold:
             return False
-        members = [a for _, a in recent]
-        recent.clear()
         await self._open_incident(key, members, at)
         return True
 
@@ -152,8 +166,6 @@ class FloodGuard:
 
     async def end(self, incident_id: int, at: datetime, actor: str | None) -> Incident:
         incident = await self.store.end_incident(incident_id, at, actor)
-        key = (incident.organisation_id, incident.kind, incident.cause)
-        self._open.pop(key, None)
         log.info(
             "incident %s ended (%s members)%s",
             incident.id,
@@ -165,25 +177,57 @@ class FloodGuard:
         return incident
 
     # --- inside ---------------------------------------------------------------------
-    async def _current(self, key: _Key, at: datetime) -> Incident | None:
-        if key not in self._open:
-            found = await self.store.list_incidents(key[0], open_only=True, limit=100)
-            match = [i for i in found if (i.kind, i.cause) == key[1:]]
-            self._open[key] = match[0] if match else None
-        incident = self._open[key]
-        if incident is None:
-            return None
+    async def _current(self, key: _Key, at: datetime) -> tuple[Incident | None, datetime | None]:
+        """The key's open incident (read from the store: another process may have
+        opened or ended it), and when its last incident ended."""
+
+        def mine(found: list[Incident]) -> list[Incident]:
+            return [i for i in found if (i.kind, i.cause) == key[1:]]
+
         quiet = timedelta(seconds=self.rules.quiet_s)
-        if incident.last_member_at + quiet <= at:
+        for incident in mine(await self.store.list_incidents(key[0], open_only=True, limit=100)):
+            if incident.last_member_at + quiet > at:
+                return incident, None
             await self.end(incident.id, incident.last_member_at + quiet, None)
-            return None
-        return incident
+        # the newest incidents of the centre (its members are not counted again)
+        recent = mine(await self.store.list_incidents(key[0], limit=RECENT_INCIDENTS))
+        ended = [i.ended_at for i in recent if i.ended_at is not None]
+        return None, max(ended) if ended else None
+
+    async def _recent(self, key: _Key, at: datetime, last_ended: datetime | None) -> list[Alert]:
+        """The key's alerts raised within the window before ``at``, by any process,
+        and not before its last incident ended (those are its members, or came
+        after it)."""
+        since = at - timedelta(seconds=self.rules.window_s)
+        if last_ended is not None and last_ended > since:
+            since = last_ended
+        found = await self.store.list_alerts(
+            AlertFilter(
+                kind=[AlertKind(key[1])],
+                since=since,
+                organisation_id=key[0],
+                limit=FLOOD_READ_MAX,
+            )
+        )
+        mine = [a for a in found if a.raised_at <= at and await self._cause(a) == key[2]]
+        # oldest first: the first member carries the supervisors' step (the new alert's
+        # own steps are cancelled once its ladder is written: alerts/service.py)
+        return sorted(mine, key=lambda a: a.id)
+
+    async def _cause(self, alert: Alert) -> str:
+        """The cause of an alert raised here or by another process (its timeline)."""
+        if alert.id not in self._causes:
+            raised = [e for e in await self.store.get_timeline(alert.id) if e.event == "raised"]
+            self._causes[alert.id] = _by(raised[0].details) if raised else ""
+        return self._causes[alert.id]
 
     async def _open_incident(self, key: _Key, members: list[Alert], at: datetime) -> None:
-        incident = await self.store.open_incident(
+        incident, opened = await self.store.open_incident(
             key[0], key[1], key[2], min(a.raised_at for a in members)
         )
-        await self._join(key, incident, members, at)
+        await self._join(incident, members, at)
+        if not opened:  # another process opened it a moment ago and told the supervisors
+            return
         lead = members[0]
         await self.store.add_steps(
             [
@@ -212,16 +256,9 @@ class FloodGuard:
             extra={"incident_id": incident.id, "kind": key[1]},
         )
 
-    async def _join(
-        self, key: _Key, incident: Incident, members: Iterable[Alert], at: datetime
-    ) -> None:
+    async def _join(self, incident: Incident, members: Iterable[Alert], at: datetime) -> None:
         alerts = list(members)
-        added = await self.store.add_incident_members(incident.id, [a.id for a in alerts], at)
-        self._open[key] = replace(
-            incident,
-            members=incident.members + added,
-            last_member_at=max(incident.last_member_at, at),
-        )
+        await self.store.add_incident_members(incident.id, [a.id for a in alerts], at)
         now = self.clock.now()
         for alert in alerts:
             await self.hold(alert)

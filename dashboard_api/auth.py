@@ -12,7 +12,8 @@ session ended by a logout, ends the token at once. An open live stream of
 that account (or session) is closed too: at once in this process, within one
 keep-alive interval on other instances (the stream re-reads the account).
 ``POST /api/v1/auth/renew`` trades a valid token for a fresh one, so a wall
-screen that renews stays signed in.
+screen that renews stays signed in; ``GET /api/v1/auth/me`` names the account
+and its role (the screen offers supervisors' editors by it).
 
 Failed logins are throttled per (username, address) and per address
 (``dashboard_api.ratelimit``): 429 with ``Retry-After``; never for everyone.
@@ -38,7 +39,7 @@ from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from dashboard_api.client_address import client_address
 from dashboard_api.context import AppContext
-from dashboard_api.models import Token
+from dashboard_api.models import Token, UserRead
 from dashboard_api.ratelimit import LoginLimiter, TooManyAttempts
 from eldercare.domain import Role, User
 from eldercare.logs import add_secret
@@ -371,6 +372,12 @@ def build_router(auth: Auth) -> APIRouter:
         signed in; a logout, a password or role change ends renewals too."""
         token = await auth.issue(session.user, session.sid)
         return Token(access_token=token, expires_in=auth.ttl)
+
+    @router.get("/me", response_model=UserRead, summary="Who you are signed in as")
+    async def me(session: Signed) -> UserRead:
+        """The account behind the token: its role decides which editors the
+        screen offers (the API checks the role of every request anyway)."""
+        return UserRead.model_validate(session.user)
 
     @router.post("/logout", status_code=204, summary="Log out")
     async def logout(

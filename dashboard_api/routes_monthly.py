@@ -1,6 +1,7 @@
 """The monthly response report for supervisors: JSON, CSV and PDF
 (``alerts/monthly_report.py`` has the definitions)."""
 
+import asyncio
 import csv
 import io
 import re
@@ -102,6 +103,16 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         Query(description="IANA time zone the months are counted in (default: settings)"),
     ]
 
+    font = monthly_pdf.find_cjk_font(ctx.settings.report_font)
+
+    async def home_labels(org: str | None) -> dict[str, str]:
+        """Per home id: its name and its residents' names (the PDF's home rows)."""
+        names: dict[str, list[str]] = {}
+        for r in await ctx.store.list_residents(organisation_id=org):
+            names.setdefault(r.home_id, []).append(r.name)
+        homes = await ctx.store.list_homes(org)
+        return {h.id: " · ".join([h.name, *names.get(h.id, [])]) for h in homes}
+
     async def compute(
         user: User, from_: str | None, to: str | None, tz_name: str | None
     ) -> tuple[str, str, str, list[Month], MonthlyGroups]:
@@ -186,7 +197,16 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         """The monthly report as a printable PDF, the same figures as the JSON."""
         first, last, tz_name, month_list, total = await compute(user, from_, to, tz)
         org = user.organisation_id or "all care centres"
-        body = monthly_pdf.render(org, f"{first} to {last}", tz_name, month_list, total)
+        body = await asyncio.to_thread(
+            monthly_pdf.render,
+            org,
+            f"{first} to {last}",
+            tz_name,
+            month_list,
+            total,
+            homes=await home_labels(scope(user)),
+            font=font,
+        )
         name = f"response-report-{first}-{last}.pdf"
         return Response(
             body,

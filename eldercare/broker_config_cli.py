@@ -78,6 +78,7 @@ def add_parser(sub: Any) -> None:
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     from eldercare.broker_config import BrokerConfigError, BrokerOptions, generate
+    from eldercare.cli_audit import audit_cli
     from eldercare.store import open_store
 
     address = settings.broker() if settings.mqtt_url is not None else None
@@ -111,6 +112,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         await store.migrate()
         done = await generate(store, options, datetime.now(UTC))
+        details: dict[str, Any] = {"changed": sorted(done.changed), "accounts": done.accounts}
+        details["removed"] = sorted(done.removed)  # the names of accounts, never a password
+        await audit_cli(store, "broker.config", f"file:{done.acl.name}", None, details)
     except BrokerConfigError as exc:
         print(f"eldercare broker-config: {exc}", file=sys.stderr)
         return 2

@@ -381,6 +381,7 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _add_organisation(settings: Settings, organisation_id: str, name: str) -> int:
+    from eldercare.cli_audit import audit_cli
     from eldercare.domain import ID_PATTERN, Organisation
     from eldercare.store import open_store
     from eldercare.store.base import Conflict
@@ -392,6 +393,13 @@ async def _add_organisation(settings: Settings, organisation_id: str, name: str)
     try:
         await store.migrate()
         await store.create_organisation(Organisation(organisation_id, name.strip()))
+        await audit_cli(
+            store,
+            "organisation.create",
+            f"organisation:{organisation_id}",
+            organisation_id,
+            {"name": name.strip()},
+        )
     except Conflict as exc:
         print(f"eldercare: {exc}", file=sys.stderr)
         return 1
@@ -402,6 +410,7 @@ async def _add_organisation(settings: Settings, organisation_id: str, name: str)
 
 
 async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
+    from eldercare.cli_audit import audit_cli
     from eldercare.domain import E164_PATTERN, ID_PATTERN, Role, User
     from eldercare.passwords import WeakPassword, check_new_password, hash_password
     from eldercare.store import open_store
@@ -427,7 +436,7 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
     store = await open_store(settings.database_url)
     try:
         await store.migrate()
-        await store.create_user(
+        made = await store.create_user(
             User(
                 args.username,
                 hash_password(password),
@@ -436,6 +445,9 @@ async def _users_add(settings: Settings, args: argparse.Namespace) -> int:
                 organisation_id=None if args.platform else args.organisation,
             )
         )
+        target = f"user:{made.username}"
+        details = {"role": made.role.value}
+        await audit_cli(store, "user.create", target, made.organisation_id, details)
     except Conflict as exc:
         taken = "already exists" in str(exc)
         print(
@@ -485,6 +497,7 @@ async def _discover(settings: Settings, base: str) -> int:
 async def _provision(settings: Settings, file: str, dry_run: bool, organisation: str) -> int:
     from pathlib import Path
 
+    from eldercare.cli_audit import audit_provision
     from eldercare.provision import ProvisionError, provision
     from eldercare.store import open_store
 
@@ -494,6 +507,8 @@ async def _provision(settings: Settings, file: str, dry_run: bool, organisation:
         result = await provision(
             Path(file), store, settings.timezone, dry_run=dry_run, organisation=organisation
         )
+        if not dry_run:
+            await audit_provision(store, Path(file).name, organisation, result)
     except ProvisionError as exc:
         print(f"eldercare provision: {exc}", file=sys.stderr)
         return 1

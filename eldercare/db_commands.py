@@ -64,7 +64,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         if args.db_command == "restore":
             print(restore(settings.database_url, args.file, replace=args.replace))
-            return asyncio.run(_migrate_after_restore(settings))
+            return asyncio.run(_migrate_after_restore(settings, args.file))
         if args.db_command == "prune":
             return asyncio.run(_prune(settings, args.dry_run))
         if args.db_command == "backfill-vitals":
@@ -75,12 +75,17 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     raise AssertionError(args.db_command)
 
 
-async def _migrate_after_restore(settings: Settings) -> int:
+async def _migrate_after_restore(settings: Settings, file: str) -> int:
+    from pathlib import Path
+
+    from eldercare.cli_audit import audit_cli
     from eldercare.store import open_store
 
     store = await open_store(settings.database_url)
     try:
         applied = await store.migrate()
+        # in the restored database: the log says when it was put back, and from what
+        await audit_cli(store, "db.restore", f"file:{Path(file).name}", None)
     finally:
         await store.close()
     if applied:
@@ -119,6 +124,11 @@ async def _prune(settings: Settings, dry_run: bool) -> int:
     try:
         await store.migrate()
         result = await prune_once(store, policy, make_clock("wall").now(), dry_run=dry_run)
+        if not dry_run:
+            from eldercare.cli_audit import audit_cli
+
+            said = describe(result, policy)
+            await audit_cli(store, "db.prune", "database", None, {"result": said})
     finally:
         await store.close()
     print(describe(result, policy, dry_run=dry_run))

@@ -116,6 +116,8 @@ class Result:
     created: int
     updated: int
     unchanged: int
+    records: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Per resident record written: its resident and the names of the fields that changed."""
 
 
 # --- reading -------------------------------------------------------------------------
@@ -402,7 +404,7 @@ async def apply(plan: Plan, store: Store) -> Result:
     for resident in plan.residents:
         current = await _exists(store.get_resident(resident.id))
         await upsert(current, resident, store.create_resident, store.update_resident)
-    made, changed, same = await apply_records(plan.records, store)
+    made, changed, same, written = await apply_records(plan.records, store)
     created, updated, unchanged = created + made, updated + changed, unchanged + same
     for device in plan.devices:
         current = await _exists(store.get_device(device.id))
@@ -425,7 +427,7 @@ async def apply(plan: Plan, store: Store) -> Result:
                 c.home_id, c.name, c.phone, c.language, c.priority, c.sms_provider
             )
             created += 1
-    return Result(created, updated, unchanged)
+    return Result(created, updated, unchanged, tuple(written))
 
 
 async def provision(

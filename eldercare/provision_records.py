@@ -50,9 +50,13 @@ def take_record(entry: Entry, records: dict[int, dict[str, Any]]) -> list[Proble
     return []
 
 
-async def apply_records(records: dict[str, dict[str, Any]], store: Store) -> tuple[int, int, int]:
-    """Write the records that differ from the stored ones: (created, updated, unchanged)."""
+async def apply_records(
+    records: dict[str, dict[str, Any]], store: Store
+) -> tuple[int, int, int, list[tuple[str, tuple[str, ...]]]]:
+    """Write the records that differ from the stored ones: (created, updated,
+    unchanged, and per record written its resident and the fields that changed)."""
     created = updated = unchanged = 0
+    written: list[tuple[str, tuple[str, ...]]] = []
     for resident_id, record in records.items():
         stored = await store.get_resident_record(resident_id)
         if stored is not None and stored.record == record:
@@ -60,8 +64,11 @@ async def apply_records(records: dict[str, dict[str, Any]], store: Store) -> tup
             continue
         at = datetime.now(UTC)
         await store.put_resident_record(StoredRecord(resident_id, record, at, PROVISIONED_BY))
+        # as the API's record.update: against the empty record when there was none
+        old = RecordFields.model_validate(stored.record if stored else {}).model_dump(mode="json")
+        written.append((resident_id, tuple(sorted(k for k in record if record[k] != old.get(k)))))
         if stored is None:
             created += 1
         else:
             updated += 1
-    return created, updated, unchanged
+    return created, updated, unchanged, written

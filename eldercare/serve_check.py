@@ -34,7 +34,7 @@ def check_settings(settings: Settings) -> list[str]:
     from alerts.sms_routing import build_channels
     from eldercare.passwords import WeakPassword, check_new_password
 
-    for name in ("escalation_policy", "sms_limits", "sms_templates"):
+    for name in ("escalation_policy", "sms_limits", "sms_templates", "report_font"):
         path = getattr(settings, name)
         if path is not None and not Path(path).is_file():
             raise SettingsError(f"ELDERCARE_{name.upper()}: no such file: {path}")

@@ -126,6 +126,9 @@ class Settings:
     """Seconds after its last member joined at which an incident ends."""
     flood_kinds: str = "device_offline"
     """Comma-separated alert kinds that may be grouped into incidents (never sos)."""
+    report_font: str | None = None
+    """Path of a TTF/OTF/TTC font with Chinese glyphs for the monthly PDF; unset =
+    the first installed of alerts/monthly_pdf.py CJK_FONTS (none: Latin-1 only)."""
     sms_limits: str | None = None
     """Path of a TOML file of SMS provider limits over alerts/policies/sms_limits.toml."""
     twilio_messaging_service_sid: str | None = None

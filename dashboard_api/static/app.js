@@ -51,8 +51,15 @@ function applyLanguage() {
 
 // --- API -------------------------------------------------------------------------------
 
+function detailText(detail) {
+  // a 422 of the API names the fields: "key_safe_code: String should match pattern ..."
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) return detail.map((d) => (d && d.loc ? `${d.loc.filter((x) => x !== "body").join(".")}: ${d.msg}` : JSON.stringify(d))).join("; ");
+  return JSON.stringify(detail);
+}
+
 class ApiError extends Error {
-  constructor(status, detail) { super(typeof detail === "string" ? detail : JSON.stringify(detail)); this.status = status; }
+  constructor(status, detail) { super(detailText(detail)); this.status = status; }
 }
 
 async function api(path, options = {}) {
@@ -90,6 +97,7 @@ async function login(event) {
 function logout() {
   clearTimeout(state.renewTimer);
   state.token = null;
+  if (typeof sup !== "undefined") sup.me = null;
   sessionStorage.removeItem("token");
   if (state.source) state.source.close();
   state.source = null;
@@ -107,6 +115,7 @@ function start() {
   connect();
   loadHomes();
   startIncidents(); // incidents.js: alarm floods and silences
+  if (window.loadMe) loadMe(); // supervise.js: the supervisors' editors
   clearInterval(state.homesTimer);
   state.homesTimer = setInterval(loadHomes, HOMES_REFRESH_MS);
 }
@@ -416,7 +425,8 @@ function renderHomes() {
     box.append(el("article", { class: `home${alerting.has(home.id) ? " alerting" : ""}`, dataset: { homeId: home.id } },
       el("h3", {}, home.name, el("small", {}, ` ${home.id}`)),
       el("div", { class: "vitals-row" }, ...vitals),
-      el("ul", { class: "devices" }, ...devices)));
+      el("ul", { class: "devices" }, ...devices),
+      window.homeTools ? window.homeTools(home) : null)); // supervise.js
   }
 }
 

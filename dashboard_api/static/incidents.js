@@ -3,7 +3,8 @@
 // silences show with their end time, and for a day after they ended.
 // Loaded before app.js; app.js calls isIncidentMember, onIncidentChange, startIncidents
 // and renderIncidents. Ending or creating them is for supervisors, through the API
-// (POST /api/v1/incidents/{id}/end, /api/v1/silences).
+// (POST /api/v1/incidents/{id}/end, /api/v1/silences), offered on the screen
+// by supervise.js.
 "use strict";
 
 const FLOODS_REFRESH_MS = 30000;
@@ -113,6 +114,7 @@ function renderIncidentTiles() {
         el("span", { class: "incident-count" }, ft("incidentHomes", { n: homes.size || inc.members }))),
       el("div", { class: "incident-cause" }, ft(`cause_${inc.cause}`), " · ", ft("incidentSince", { t: fmtTime(inc.opened_at) })),
       el("div", { class: "incident-held" }, ft("incidentHeld")),
+      window.incidentTools ? window.incidentTools(inc) : null, // supervise.js
       el("details", { class: "incident-details" }, el("summary", {}, ft("incidentMembers", { n: inc.members })), members));
     box.append(tile);
   }
@@ -132,7 +134,8 @@ function renderSilences() {
     list.append(el("li", { class: `silence${ended ? " ended" : ""}`, dataset: { silenceId: s.id, homeId: s.home_id } },
       el("span", { class: "silence-where" }, `${homeName(s.home_id)} · ${s.device_id || ft("wholeHome")}`),
       el("span", { class: "silence-end" }, ended ? ft("silenceEnded", { t: fmtTime(end) }) : ft("silenceUntil", { t: fmtTime(s.ends_at) })),
-      s.reason ? el("span", { class: "silence-reason" }, s.reason) : null));
+      s.reason ? el("span", { class: "silence-reason" }, s.reason) : null,
+      window.silenceTools ? window.silenceTools(s) : null)); // supervise.js
   }
   box.append(list);
 }

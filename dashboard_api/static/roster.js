@@ -41,7 +41,8 @@ function assignBlock(alert, detail) {
   const mine = who && who === signedInAs();
   return el("div", { class: `assignee${who ? "" : " none"}`, dataset: { assignee: who || "" } },
     el("span", { class: "who-assigned" }, who ? t("assignedTo", { r: who }) : t("unassigned")),
-    mine ? null : el("button", { type: "button", class: "act act-claim", onclick: () => claimAlert(alert.id) }, t("claim")));
+    mine ? null : el("button", { type: "button", class: "act act-claim", onclick: () => claimAlert(alert.id) }, t("claim")),
+    window.assignTools ? window.assignTools(alert) : null); // supervise.js
 }
 window.assignBlock = assignBlock;
 
@@ -49,13 +50,15 @@ window.assignBlock = assignBlock;
 Object.assign(window.I18N["zh-CN"], { onDuty: "当班人员", free: "空闲", onAlert: "处理中 #{ids}", nobodyOnDuty: "排班表上无人当班" });
 Object.assign(window.I18N.en, { onDuty: "On duty", free: "free", onAlert: "on alert #{ids}", nobodyOnDuty: "Nobody on the roster" });
 
-const rosterState = { timer: null, assignees: new Map(), asked: 0 };
+const rosterState = { timer: null, assignees: new Map(), asked: 0, onDuty: [] };
 
 async function refreshRoster() {
   const asked = ++rosterState.asked;
   let roster;
   try { roster = await api("/api/v1/roster"); } catch (e) { return; }
   if (asked !== rosterState.asked) return;
+  const before = rosterState.onDuty.map((r) => r.username).join(",");
+  rosterState.onDuty = roster.on_duty;
   let panel = document.getElementById("roster-panel");
   if (!panel) {
     const heading = document.getElementById("homes-heading");
@@ -66,9 +69,13 @@ async function refreshRoster() {
   const items = roster.on_duty.map((r) => el("li", { class: `responder ${r.free ? "free" : "busy"}`, dataset: { username: r.username } },
     el("span", { class: "rname" }, r.username), " ",
     r.phone ? el("span", { class: "phone" }, phoneText(r.phone)) : null, " ",
-    el("span", { class: "rstate" }, r.free ? t("free") : t("onAlert", { ids: r.alerts.join(", #") }))));
+    el("span", { class: "rstate" }, r.free ? t("free") : t("onAlert", { ids: r.alerts.join(", #") })), " ",
+    window.rosterTools ? window.rosterTools(r) : null)); // supervise.js
   if (!items.length) items.push(el("li", { class: "responder none" }, t("nobodyOnDuty")));
-  panel.replaceChildren(el("h3", {}, t("onDuty")), el("ul", { class: "roster" }, ...items));
+  panel.replaceChildren(el("h3", {}, t("onDuty")), el("ul", { class: "roster" }, ...items),
+    window.rosterPanelTools ? window.rosterPanelTools() : null);
+  // the "Assign to" choices of the cards (supervise.js) are who is on duty
+  if (before !== roster.on_duty.map((r) => r.username).join(",")) renderAlerts();
 }
 
 function rosterTick() {
@@ -82,8 +89,15 @@ window.assignBlock = (alert, detail) => {
   if (!rosterState.timer && state.token) { rosterState.timer = setInterval(rosterTick, 15000); refreshRoster(); }
   const who = assigneeOf(detail);
   if (detail && rosterState.assignees.get(alert.id) !== who) {
+    const was = rosterState.assignees.get(alert.id);
     rosterState.assignees.set(alert.id, who);
     setTimeout(refreshRoster, 0);
+    const me = signedInAs();
+    if (alert.resident_id && typeof recordCache !== "undefined" && was !== undefined && (who === me || was === me)) {
+      // given to me (or taken from me) on another screen: the key-safe code shows (or hides)
+      recordCache.records.delete(alert.resident_id); recordCache.asked.delete(alert.resident_id);
+      setTimeout(renderAlerts, 0);
+    }
   }
   return assignBlockCard(alert, detail);
 };

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from eldercare.store._common import require_aware
 from eldercare.store._postgres_base import Conn, PostgresBase, Row, _one, _row, _rows
-from eldercare.store.floods import Incident, Silence
+from eldercare.store.floods import OPEN_INCIDENT, Incident, Silence
 
 
 def _incident(r: Row, members: Sequence[int] = ()) -> Incident:
@@ -52,16 +52,23 @@ async def _member_ids(conn: Conn, incident_id: int) -> list[int]:
 class PostgresFloods(PostgresBase):
     async def open_incident(
         self, organisation_id: str, kind: str, cause: str, at: datetime
-    ) -> Incident:
+    ) -> tuple[Incident, bool]:
+        key = (organisation_id, kind, cause)
         async with self._tx() as conn:
+            # one opener at a time per centre, kind and cause, across processes
+            lock = "\x1f".join(("incident", *key))
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock,))
+            found = await _row(conn, OPEN_INCIDENT, key)
+            if found is not None:
+                return _incident(found), False
             row = await _one(
                 conn,
                 "INSERT INTO incidents (organisation_id, kind, cause, opened_at, last_member_at)"
                 " VALUES (%s, %s, %s, %s, %s) RETURNING *",
-                (organisation_id, kind, cause, require_aware(at), at),
+                (*key, require_aware(at), at),
                 "incident not written",
             )
-        return _incident(row)
+        return _incident(row), True
 
     async def add_incident_members(
         self, incident_id: int, alert_ids: Sequence[int], at: datetime

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from eldercare.store._sqlite_base import SQLiteBase, _dt, _opt_dt, _opt_ts, _ts
-from eldercare.store.floods import Incident, Silence
+from eldercare.store.floods import OPEN_INCIDENT, Incident, Silence
 
 
 def _incident(r: sqlite3.Row, members: Sequence[int] = ()) -> Incident:
@@ -43,18 +43,24 @@ def _silence(r: sqlite3.Row) -> Silence:
 class SQLiteFloods(SQLiteBase):
     async def open_incident(
         self, organisation_id: str, kind: str, cause: str, at: datetime
-    ) -> Incident:
+    ) -> tuple[Incident, bool]:
         return await self._run(self._open_incident, organisation_id, kind, cause, at)
 
-    def _open_incident(self, organisation_id: str, kind: str, cause: str, at: datetime) -> Incident:
-        with self._tx() as conn:
+    def _open_incident(
+        self, organisation_id: str, kind: str, cause: str, at: datetime
+    ) -> tuple[Incident, bool]:
+        key = (organisation_id, kind, cause)
+        with self._tx() as conn:  # BEGIN IMMEDIATE: one writer across processes
+            found = conn.execute(OPEN_INCIDENT.replace("%s", "?"), key).fetchone()
+            if found is not None:
+                return _incident(found), False
             cur = conn.execute(
                 "INSERT INTO incidents (organisation_id, kind, cause, opened_at, last_member_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (organisation_id, kind, cause, _ts(at), _ts(at)),
+                (*key, _ts(at), _ts(at)),
             )
             row = conn.execute("SELECT * FROM incidents WHERE id = ?", (cur.lastrowid,)).fetchone()
-        return _incident(row)
+        return _incident(row), True
 
     async def add_incident_members(
         self, incident_id: int, alert_ids: Sequence[int], at: datetime

@@ -49,10 +49,22 @@ class Silence:
         return self.starts_at <= at < self.end()
 
 
+OPEN_INCIDENT = (
+    "SELECT * FROM incidents WHERE organisation_id = %s AND kind = %s AND cause = %s"
+    " AND ended_at IS NULL ORDER BY id LIMIT 1"
+)
+"""The open incident of a centre, kind and cause (both backends; SQLite's ``?``)."""
+
+
 class FloodStore(Protocol):
     async def open_incident(
         self, organisation_id: str, kind: str, cause: str, at: datetime
-    ) -> Incident: ...
+    ) -> tuple[Incident, bool]:
+        """Open an incident, unless one of this centre, kind and cause is open
+        already (another service process opened it a moment ago): (the open
+        incident, whether this call opened it). At most one is ever open per
+        centre, kind and cause, across processes."""
+        ...
 
     async def add_incident_members(
         self, incident_id: int, alert_ids: Sequence[int], at: datetime

@@ -152,3 +152,18 @@ async def test_openapi_documents_the_bearer_scheme_and_contract_paths(
         assert path in doc["paths"], path
     ack = doc["paths"]["/api/v1/alerts/{alert_id}/acknowledge"]["post"]
     assert ack["summary"] and ack["security"]
+
+
+async def test_me_names_the_account_and_its_role_for_the_screen(
+    client: httpx.AsyncClient, token_for: TokenFor
+) -> None:
+    for role in (Role.OPERATOR, Role.SUPERVISOR):
+        got = await client.get("/api/v1/auth/me", headers=await token_for(role))
+        assert got.status_code == 200, got.text
+        assert got.json() == {
+            "username": f"{role.value}-user",
+            "role": role.value,
+            "phone": None,
+            "organisation_id": "default",
+        }
+    assert (await client.get("/api/v1/auth/me")).status_code == 401

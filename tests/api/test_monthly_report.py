@@ -15,13 +15,24 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
+from alerts import monthly_pdf
 from alerts.events import AlertBus
-from alerts.monthly_report import CSV_FIGURES
+from alerts.monthly_report import CSV_FIGURES, MonthlyGroups, figures
 from alerts.service import AlertService
 from dashboard_api.app import create_app
 from dashboard_api.context import AppContext
 from eldercare.clock import ManualClock
-from eldercare.domain import AlertKind, Finding, Home, Organisation, Outcome, Role, Severity, User
+from eldercare.domain import (
+    AlertKind,
+    Finding,
+    Home,
+    Organisation,
+    Outcome,
+    Resident,
+    Role,
+    Severity,
+    User,
+)
 from eldercare.metrics import Metrics
 from eldercare.settings import Settings
 from eldercare.store import open_store
@@ -100,6 +111,7 @@ async def client(store_url: str, hashes: dict[str, str]) -> AsyncIterator[httpx.
     await store.create_organisation(Organisation("bee", "Centre Bee"))
     for home in ("h1", "h2"):
         await store.create_home(Home(home, f"Home {home}"))
+    await store.create_resident(Resident("h1-r1", "h1", "曹秀英"))  # in the PDF's home rows
     await store.create_home(Home("bee-home", "Bumble House", organisation_id="bee"))
     for name, role, org in (
         ("op-a", Role.OPERATOR, "default"),
@@ -169,6 +181,9 @@ async def _ready() -> dict[str, bool]:
 
 
 SPAN = {"from": "2026-01", "to": "2026-02"}
+FIGURES_NONE = figures([], NOW)
+PDF_HOMES = {"h1": "h1 Home h1 · 曹秀英", "h2": "h2 Home h2"}
+"""A home's row in the PDF: its id, name and residents' names."""
 
 
 async def test_the_report_lists_every_figure_the_store_holds(client: httpx.AsyncClient) -> None:
@@ -233,9 +248,39 @@ async def test_the_pdf_carries_the_same_numbers(client: httpx.AsyncClient) -> No
         assert f"overall {_cells(g['overall'])}" in section, section
         for group in ("kind", "operator", "home"):
             for key, f in g[f"by_{group}"].items():
-                assert f"{group} {key} {_cells(f)}" in section, (group, key, section)
+                label = PDF_HOMES[key] if group == "home" else key
+                assert f"{group} {label} {_cells(f)}" in section, (group, key, section)
         rows = len(re.findall(r"\b(?:overall|kind|operator|home) ", section))
         assert rows == 1 + sum(len(g[f"by_{x}"]) for x in ("kind", "operator", "home"))
+
+
+async def test_the_pdf_prints_chinese_names_with_an_embedded_font(
+    client: httpx.AsyncClient,
+) -> None:
+    font = monthly_pdf.find_cjk_font()
+    assert font is not None, (
+        "no CJK font installed: run scripts/install-test-deps.sh (Debian's fonts-wqy-microhei)"
+    )
+    response = await client.get("/api/v1/reports/monthly.pdf", params=SPAN)
+    assert response.status_code == 200
+    reader = PdfReader(io.BytesIO(response.content))
+    text = " ".join(page.extract_text() for page in reader.pages)
+    assert text.count("曹秀英") == 3, text  # h1's row in January, February and the span
+    assert "?" not in text.replace("'?'", ""), text
+    fonts = {
+        str(f["/BaseFont"])
+        for page in reader.pages
+        for f in page["/Resources"]["/Font"].values()  # type: ignore[index]
+    }
+    assert any("Hei" in f or "CJK" in f or "Fallback" in f for f in fonts), fonts
+
+
+def test_without_a_cjk_font_the_pdf_says_why_names_are_question_marks() -> None:
+    total = MonthlyGroups(FIGURES_NONE, {}, {}, {"h1": FIGURES_NONE})
+    body = monthly_pdf.render("default", "2026-01", "UTC", [], total, homes={"h1": "曹秀英家"})
+    text = PdfReader(io.BytesIO(body)).pages[0].extract_text()
+    assert monthly_pdf.NO_CJK_NOTE in text, text
+    assert "home h1 ????" in text, text
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,7 @@ ROLES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/organisations"): PLATFORM,
     ("POST", "/api/v1/organisations"): PLATFORM,
     ("POST", "/api/v1/auth/renew"): OP,
+    ("GET", "/api/v1/auth/me"): OP,
     ("POST", "/api/v1/auth/logout"): OP,
     ("GET", "/api/v1/reports/response"): SUP,
     ("GET", "/api/v1/protocols"): SUP,

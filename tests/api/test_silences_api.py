@@ -72,7 +72,7 @@ async def test_incidents_are_listed_with_their_members(
     first = await raise_alert(kind=AlertKind.DEVICE_OFFLINE)
     second = await raise_alert(kind=AlertKind.DEVICE_OFFLINE)
     now = datetime.now(UTC)
-    incident = await store.open_incident("default", "device_offline", "status", now)
+    incident, _ = await store.open_incident("default", "device_offline", "status", now)
     await store.add_incident_members(incident.id, [first.id, second.id], now)
     op = await token_for(Role.OPERATOR)
     listed = (await client.get("/api/v1/incidents", headers=op)).json()

@@ -149,7 +149,7 @@ async def centres(store: Store, raise_alert: RaiseAlert, hashes: dict[str, str])
     note = {"text": "Bertha hid the key", "watch": True}
     await store.add_timeline(TimelineEntry(b_alert.id, NOW, "note", "bee-op", note))
     await store.update_liveness([LivenessUpdate("bee-door", last_seen=NOW, online=False)])
-    b_incident = await store.open_incident(B, "device_offline", "status", NOW)
+    b_incident, _ = await store.open_incident(B, "device_offline", "status", NOW)
     await store.add_incident_members(b_incident.id, [b_alert.id], NOW)
     b_silence = await store.create_silence(
         Silence(None, B, "bee-home", "bee-door", NOW, NOW + timedelta(hours=1), "bee work")
@@ -266,6 +266,7 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("POST", "/api/v1/users/{username}/unlock"): [Case(404)],
     ("POST", "/api/v1/users/{username}/revoke"): [Case(404)],
     ("POST", "/api/v1/auth/renew"): [Case(200)],
+    ("GET", "/api/v1/auth/me"): [Case(200)],
     ("POST", "/api/v1/auth/logout"): [Case(204)],
     ("GET", "/api/v1/reports/response"): [Case(200)],
     ("GET", "/api/v1/reports/monthly"): [Case(200)],

@@ -88,9 +88,13 @@ async def running(mosquitto: Any, tmp_path: Any) -> AsyncIterator[Running]:
 
 
 async def log_in(page: Page, api: str) -> None:
+    await log_in_as(page, api, "admin", ADMIN_PASSWORD)
+
+
+async def log_in_as(page: Page, api: str, username: str, password: str) -> None:
     await page.goto(api)
-    await page.fill("#username", "admin")
-    await page.fill("#password", ADMIN_PASSWORD)
+    await page.fill("#username", username)
+    await page.fill("#password", password)
     await page.click("#login-button")
     await page.wait_for_selector("#screen:not([hidden])")
     await page.wait_for_selector("#live.on", timeout=5000)  # the live stream is connected

@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from eldercare.domain import AlertKind, AlertStatus
-from eldercare.store.base import AlertFilter
-from tests.floods.world import T0, Centre, family_phone
+from eldercare.store.base import AlertFilter, Store
+from simulators.twilio_server import TwilioServer
+from tests.floods.world import T0, Centre, care_centre, family_phone
 
 
 async def offline_alerts(c: Centre) -> list[int]:
@@ -77,3 +78,33 @@ async def test_after_the_incident_ended_a_lone_alert_escalates_again(centre: Cen
     assert (await centre.store.get_incident(incident.id)).members == 30
     latest = await centre.store.list_alerts(AlertFilter(home_id="f100"))
     assert latest[0].status is AlertStatus.OPEN
+
+
+async def test_two_service_processes_count_one_flood_between_them(
+    centre: Centre, store: Store, twilio: TwilioServer, account_sid: str
+) -> None:
+    """A standby or a second instance raising half of the alerts: the count is
+    the store's, so 10 + 10 alerts across the two are one incident of 20 (each
+    process alone is under the threshold), and the supervisor is told once."""
+    async with care_centre(store, twilio, account_sid) as other:
+        other.clock.set(centre.clock.now())
+        await centre.offline(range(0, 10), spread_s=20)
+        await other.offline(range(10, 20), spread_s=20)
+        for c in (centre, other):
+            await c.until(5 * 60)
+        (incident,) = await store.list_incidents("default")
+        assert incident.members == 20
+        assert sorted(incident.member_ids) == sorted(await offline_alerts(centre))
+        assert centre.family_texts() == []
+        assert len(centre.supervisor_texts()) == 1
+
+
+async def test_the_store_opens_one_incident_per_centre_kind_and_cause(store: Store) -> None:
+    first, opened = await store.open_incident("default", "device_offline", "status", T0)
+    again, opened_again = await store.open_incident("default", "device_offline", "status", T0)
+    other, opened_other = await store.open_incident("default", "device_offline", "silence", T0)
+    assert (opened, opened_again, opened_other) == (True, False, True)
+    assert again.id == first.id and other.id != first.id
+    await store.end_incident(first.id, T0 + timedelta(minutes=1), None)
+    new, opened_new = await store.open_incident("default", "device_offline", "status", T0)
+    assert opened_new and new.id not in (first.id, other.id)
