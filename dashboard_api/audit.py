@@ -23,7 +23,7 @@ from fastapi.responses import Response
 from dashboard_api.auth import Auth
 from dashboard_api.client_address import client_address
 from dashboard_api.context import AppContext
-from dashboard_api.models import MAX_ROW_ID
+from dashboard_api.models import MAX_ROW_ID, Time
 from dashboard_api.record_models import AuditPage, AuditRead
 from dashboard_api.tenancy import scope
 from eldercare.domain import Role, User
@@ -108,8 +108,8 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     )
     async def list_audit(
         user: Supervisor,
-        since: Annotated[datetime | None, Query(description="at or after")] = None,
-        until: Annotated[datetime | None, Query(description="before")] = None,
+        since: Annotated[Time | None, Query(description="at or after")] = None,
+        until: Annotated[Time | None, Query(description="before")] = None,
         actor: Annotated[str | None, Query(max_length=200, description="a username")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         cursor: Annotated[str | None, Query(description="next_cursor of the last page")] = None,
@@ -124,7 +124,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
             raise HTTPException(422, "until: must be after since")
         before: int | None = None
         if cursor is not None:
-            if not cursor.isdigit() or int(cursor) > MAX_ROW_ID:
+            if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_ROW_ID:
                 raise HTTPException(422, "cursor: use the next_cursor of the previous page")
             before = int(cursor)
         csv_out = format == "csv"

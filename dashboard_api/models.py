@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -57,6 +58,25 @@ def check_device_fields(kind: DeviceKind, resident_id: str | None) -> None:
         raise ValueError("a bed_band device needs a resident_id: it measures one person")
 
 
+MIN_YEAR, MAX_YEAR = 1900, 8999
+"""The years a time the API takes may be in: moved to UTC, or a span or a month
+away, it is still a date (year 9999 with an offset of -05:00 is not)."""
+
+
+def check_time(value: datetime) -> datetime:
+    """Raise ValueError for a time outside the years MIN_YEAR to MAX_YEAR."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(
+            f"{value.isoformat()} is out of range: give a time in the years"
+            f" {MIN_YEAR} to {MAX_YEAR}"
+        )
+    return value
+
+
+Time = Annotated[datetime, AfterValidator(check_time)]
+"""A date-time of a query or body (without an offset: UTC where the route says so)."""
+AwareTime = Annotated[AwareDatetime, AfterValidator(check_time)]
+"""A date-time with an offset."""
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN.pattern)]
 MAX_ROW_ID = 2**63 - 1
 """Largest id a database row can have (64-bit signed); larger path ids are a 422."""

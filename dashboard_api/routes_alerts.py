@@ -3,7 +3,7 @@
 import asyncio
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
@@ -23,6 +23,7 @@ from dashboard_api.models import (
     AlertRead,
     DispatchRequest,
     ResolveRequest,
+    Time,
 )
 from dashboard_api.tenancy import scope
 from eldercare.domain import Alert, AlertStatus, Role, Severity, User
@@ -55,7 +56,7 @@ def _enum_list(kind: type[E], name: str, raw: list[str] | None) -> list[E]:
 def _cursor(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) > MAX_ROW_ID:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_ROW_ID:
         raise HTTPException(422, "cursor: use the next_cursor of the previous page")
     return int(raw)
 
@@ -79,7 +80,7 @@ def parse_event_id(raw: str | None, epoch: str) -> int | None:
     if not raw:
         return None
     got_epoch, _, number = raw.strip().partition("-")
-    if got_epoch != epoch or not number.isdigit():
+    if got_epoch != epoch or not (number.isascii() and number.isdigit()):
         return None
     return int(number)
 
@@ -170,7 +171,7 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
         status: Annotated[list[str] | None, Query(description="e.g. open,acknowledged")] = None,
         home_id: str | None = None,
         severity: Annotated[list[str] | None, Query(description="e.g. critical,high")] = None,
-        since: Annotated[datetime | None, Query(description="raised at or after")] = None,
+        since: Annotated[Time | None, Query(description="raised at or after")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(description="next_cursor of the last page")] = None,
     ) -> AlertPage:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from alerts.silences import SilenceError, Silences
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
-from dashboard_api.models import MAX_ROW_ID, AlertRead, Id
+from dashboard_api.models import MAX_ROW_ID, AlertRead, Id, Time
 from dashboard_api.tenancy import scope
 from eldercare.domain import DEFAULT_ORGANISATION, ID_PATTERN, Role, User
 from eldercare.store.base import NotFound
@@ -56,7 +56,7 @@ class SilenceCreate(BaseModel):
     home_id: Id
     device_id: Id | None = None
     """One device of the home (default: the whole home)."""
-    ends_at: datetime
+    ends_at: Time
     """With an offset; must be in the future."""
     reason: str = Field(default="", max_length=500)
 

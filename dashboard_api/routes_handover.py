@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
-from dashboard_api.models import AlertRead
+from dashboard_api.models import AlertRead, Time
 from dashboard_api.tenancy import scope
 from eldercare.domain import Alert, AlertKind, AlertStatus, Role, User
 from eldercare.store.base import AlertFilter
@@ -109,9 +109,9 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     async def handover(
         user: Operator,
         start: Annotated[
-            datetime | None, Query(alias="from", description="default: `to` − 8 h")
+            Time | None, Query(alias="from", description="default: `to` − 8 h")
         ] = None,
-        end: Annotated[datetime | None, Query(alias="to", description="default: now")] = None,
+        end: Annotated[Time | None, Query(alias="to", description="default: now")] = None,
     ) -> HandoverRead:
         """Open alerts, alerts resolved in the window with their outcomes, devices
         offline and residents to watch (2+ alerts in the window, or a note marked

@@ -18,11 +18,12 @@ from alerts import monthly_pdf
 from alerts.monthly_report import CSV_HEADER, Month, MonthlyGroups, csv_rows, groups, join, months
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
+from dashboard_api.models import MAX_YEAR, MIN_YEAR
 from dashboard_api.tenancy import scope
 from eldercare.domain import Role, User
 
 MAX_MONTHS = 24
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 
 class MonthlyFiguresRead(BaseModel):
@@ -68,10 +69,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _parse_month(name: str, value: str) -> tuple[int, int]:
-    m = _MONTH.match(value)
+    m = _MONTH.fullmatch(value)
     if m is None:
         raise HTTPException(422, f"`{name}` must be a month as YYYY-MM, not {value!r}")
-    return int(m.group(1)), int(m.group(2))
+    year = int(m.group(1))
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise HTTPException(
+            422, f"`{name}`: {value!r} is out of range: give a month of {MIN_YEAR} to {MAX_YEAR}"
+        )
+    return year, int(m.group(2))
 
 
 def _month_keys(first: tuple[int, int], last: tuple[int, int]) -> list[str]:

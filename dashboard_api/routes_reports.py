@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from alerts.escalation_report import ResponseFigures, figures, grouped
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
+from dashboard_api.models import Time
 from dashboard_api.tenancy import scope
 from eldercare.domain import Role, User
 
@@ -51,10 +52,10 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
     async def response_report(
         user: Supervisor,
         from_: Annotated[
-            datetime | None,
+            Time | None,
             Query(alias="from", description="raised at or after (default: `to` − 7 days)"),
         ] = None,
-        to: Annotated[datetime | None, Query(description="raised before (default: now)")] = None,
+        to: Annotated[Time | None, Query(description="raised before (default: now)")] = None,
     ) -> ResponseReportRead:
         """Time to acknowledge and to on-site (p50 / p90 / p99 / max), and the share
         of alerts with somebody on site within the response window, overall, by

@@ -19,12 +19,12 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dashboard_api import audit
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
-from dashboard_api.models import MAX_ROW_ID, Id, Username
+from dashboard_api.models import MAX_ROW_ID, AwareTime, Id, Username
 from dashboard_api.tenancy import scope
 from eldercare.domain import Alert, AlertStatus, Role, TimelineEntry, User
 from eldercare.roster import Assignment, Shift
@@ -43,8 +43,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class ShiftCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: Username
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime = Field(description="exclusive; at most 24 h after starts_at")
+    starts_at: AwareTime
+    ends_at: AwareTime = Field(description="exclusive; at most 24 h after starts_at")
 
 
 class ShiftRead(BaseModel):

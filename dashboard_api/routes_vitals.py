@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from dashboard_api.auth import Auth
 from dashboard_api.context import AppContext
-from dashboard_api.models import VitalsRead
+from dashboard_api.models import Time, VitalsRead
 from dashboard_api.tenancy import scope
 from eldercare.domain import Role, User
 from eldercare.store.base import VitalsQuery
@@ -55,11 +55,11 @@ def build_router(ctx: AppContext, auth: Auth) -> APIRouter:
             Literal["hr", "rr"], Query(description="hr = heart rate, rr = respiration")
         ] = "hr",
         start: Annotated[
-            datetime | None,
+            Time | None,
             Query(alias="from", description="RFC 3339; default `to` minus 24 hours"),
         ] = None,
         end: Annotated[
-            datetime | None, Query(alias="to", description="RFC 3339, excluded; default now")
+            Time | None, Query(alias="to", description="RFC 3339, excluded; default now")
         ] = None,
         bucket: Annotated[
             str,

@@ -8,11 +8,14 @@ stream is left out (it never ends), its behaviour is tested on its own.
 from __future__ import annotations
 
 import asyncio
+import functools
 import tempfile
 from pathlib import Path
 
 import httpx
 import schemathesis
+from argon2 import PasswordHasher
+from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -24,7 +27,6 @@ from dashboard_api.context import AppContext
 from eldercare.clock import WallClock
 from eldercare.domain import Device, DeviceKind, Home, Resident, Role, User
 from eldercare.metrics import Metrics
-from eldercare.passwords import hash_password
 from eldercare.settings import Settings
 from eldercare.store import Store, open_store
 
@@ -32,19 +34,29 @@ SECRET = "schemathesis-secret-key-0123456789-abcdef"
 MAX_EXAMPLES = 4
 
 
+@functools.cache
+def _admin_hash() -> str:
+    """The admin's password hashed once, with argon2's lowest cost (the stateful
+    run logs in once per scenario; the hash says its cost, so the app's own
+    check verifies it as any other)."""
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("admin-password")
+
+
 async def _store(path: Path) -> Store:
     store = await open_store(f"sqlite:///{path}")
     await store.migrate()
-    await store.create_user(User("admin", hash_password("admin-password"), Role.ADMIN))
+    await store.create_user(User("admin", _admin_hash(), Role.ADMIN))
     await store.create_home(Home("h1", "Home one", "", "Asia/Shanghai"))
     await store.create_resident(Resident("r1", "h1", "Wang"))
     await store.create_device(Device("bed1", "h1", DeviceKind.BED_BAND, "r1"))
     return store
 
 
-def _app() -> object:
-    directory = Path(tempfile.mkdtemp(prefix="eldercare-schemathesis-"))
-    store = asyncio.run(_store(directory / "fuzz.db"))
+def build_app(db: Path) -> tuple[FastAPI, Store]:
+    """The API over a new SQLite store at ``db`` (an admin, a home, its resident
+    and bed band), with its own in-memory state (login throttle, live bus); the
+    caller closes the store."""
+    store = asyncio.run(_store(db))
     settings_ = Settings(secret_key=SECRET, token_ttl=3600.0)
     clock, bus, metrics = WallClock(), AlertBus(), Metrics()
     alerts = AlertService(
@@ -56,7 +68,12 @@ def _app() -> object:
         return {"broker": True, "store": True}
 
     ctx = AppContext(settings_, store, alerts, bus, clock, metrics, readiness, lambda: None)
-    return create_app(ctx)
+    return create_app(ctx), store
+
+
+def _app() -> FastAPI:
+    directory = Path(tempfile.mkdtemp(prefix="eldercare-schemathesis-"))
+    return build_app(directory / "fuzz.db")[0]
 
 
 def login(app: object) -> str:
