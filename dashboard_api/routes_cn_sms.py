@@ -77,11 +77,16 @@ def _text(item: dict[str, Any], name: str) -> str:
 
 
 def _china_time(value: object, fallback: datetime) -> datetime:
+    """A provider's ``YYYY-MM-DD hh:mm:ss`` in China time; ``fallback`` (when it
+    came) for anything else, a year outside 1900–8999 included (0001-01-01 in
+    China time is before the first UTC instant Python has: it cannot be stored)."""
     if isinstance(value, str):
         try:
-            return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
+            parsed = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
         except ValueError:
-            pass
+            return fallback
+        if 1900 <= parsed.year <= 8999:
+            return parsed
     return fallback
 
 

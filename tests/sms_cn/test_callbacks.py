@@ -84,3 +84,23 @@ async def test_without_a_configured_token_every_callback_is_refused(rig: Rig) ->
     async with httpx.AsyncClient(base_url=rig.public_url) as client:
         answer = await client.post(f"{report}/{TOKEN}", json=[])
     assert answer.status_code == 403 and "ELDERCARE_SMS_CALLBACK_TOKEN" in answer.json()["detail"]
+
+
+async def test_a_provider_time_that_is_no_date_in_utc_is_taken_as_the_arrival_time(
+    rig: Rig,
+) -> None:
+    """``0001-01-01 00:00:00`` in China time is before the first UTC instant: the
+    reply is kept (at the time it came), not answered 500."""
+    await rig.home()
+    alert = await rig.raise_alert()
+    _, reply = _paths(rig)
+    body = (
+        [{"phone_number": "13800000001", "content": "收到", "send_time": "0001-01-01 00:00:00"}]
+        if rig.provider == "aliyun"
+        else {"mobile": "13800000001", "nationcode": "86", "text": "收到", "time": 1764700000}
+    )
+    async with httpx.AsyncClient(base_url=rig.public_url) as client:
+        answer = await client.post(f"{reply}/{TOKEN}", json=body)
+    assert answer.status_code == 200
+    replies = await rig.timeline(alert.id, "family_reply")
+    assert len(replies) == 1 and replies[0]["phone"] == FIRST
