@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import nats
 import nats.errors
 import nats.js.api
+import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
@@ -40,7 +41,7 @@ from nats.js.client import JetStreamContext
 from eldercare.metrics import Metrics
 from gateway.intake import Gateway, Incoming
 from gateway.nats_leases import Leases
-from gateway.partitions import MQTT_STORE, store_filter, topic_of
+from gateway.partitions import MQTT_STORE, STORE_PREFIX, store_filter, topic_of
 
 log = logging.getLogger("eldercare.gateway.nats")
 
@@ -71,7 +72,23 @@ def durable(partition: int) -> str:
 
 
 async def ensure_consumers(js: JetStreamContext, config: NatsConfig) -> None:
-    """One durable pull consumer per partition on the MQTT store (idempotent)."""
+    """One durable pull consumer per partition on the MQTT store (idempotent).
+
+    The MQTT listener makes its store at the first MQTT connection; messages
+    with no consumer's interest are not kept, so a worker that starts first makes
+    the store itself, as the listener would (an existing one is left alone).
+    """
+    try:
+        await js.stream_info(MQTT_STORE)
+    except nats.js.errors.NotFoundError:
+        with contextlib.suppress(nats.js.errors.BadRequestError):  # made meanwhile
+            await js.add_stream(
+                name=MQTT_STORE,
+                subjects=[STORE_PREFIX + ">"],
+                retention=nats.js.api.RetentionPolicy.INTEREST,
+                storage=nats.js.api.StorageType.FILE,
+                num_replicas=config.replicas,
+            )
     for p in range(config.partitions):
         cfg = nats.js.api.ConsumerConfig(
             durable_name=durable(p),

@@ -1,0 +1,311 @@
+"""Scale-out through the real parts: a 3-node NATS JetStream cluster (MQTT listener
+on each node), three ``eldercare worker`` processes, ``eldercare serve`` in engine
+mode (API and escalation), TimescaleDB and the local Twilio-compatible server.
+
+Under load, one worker is killed with SIGKILL, then the node leading the MQTT
+store's stream: every reading PUBACKed is stored (exactly once: the store's
+identity index), every SOS raised one alert (its count 1), every family got one
+SMS, and the dead worker's partitions were taken over within a bound (measured).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import nats
+import nats.js.errors
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from eldercare.domain import Device, DeviceKind, Home, Resident
+from eldercare.store import open_store
+from gateway.nats_leases import BUCKET
+from gateway.partitions import MQTT_STORE
+from simulators.twilio_server import TwilioServer, new_sid
+from tests.e2e.helpers import eventually, free_port
+from tests.harness.nats import PASSWORD, USER, NatsCluster
+
+HOMES = 30
+READINGS = 60
+"""vitals per home: HOMES * READINGS messages, published over about LOAD_S seconds"""
+LOAD_S = 24.0
+SOS_HOMES = 12
+LEASE_S = 3.0
+ACK_WAIT_S = 3.0
+HANDOVER_BOUND_S = 3 * LEASE_S
+AUTH_TOKEN = "local-test-auth-token-0123456789"
+
+
+def _family(i: int) -> str:
+    return f"+86138{i:08d}"
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as fh:
+        return subprocess.Popen(
+            ["nice", "-n", "19", sys.executable, "-m", "eldercare", *args],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.fixture
+def procs() -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    started: dict[str, subprocess.Popen[bytes]] = {}
+    yield started
+    for proc in started.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in started.values():
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+async def _provision(pg_url: str) -> None:
+    store = await open_store(pg_url)
+    try:
+        await store.migrate()
+        for i in range(HOMES):
+            h = f"h{i}"
+            await store.create_home(Home(h, f"Home {i}", f"{i} Main St", "Asia/Shanghai"))
+            await store.create_resident(Resident(f"{h}-r", h, f"Resident {i}"))
+            await store.create_device(Device(f"{h}-bed", h, DeviceKind.BED_BAND, f"{h}-r"))
+            await store.create_device(Device(f"{h}-sos", h, DeviceKind.SOS_BUTTON, f"{h}-r"))
+            await store.create_contact(h, "Son", _family(i), "en", 1)
+    finally:
+        await store.close()
+
+
+def _messages(t0: datetime) -> list[tuple[str, bytes]]:
+    """Vitals of every home in time order, and an SOS press of the first SOS_HOMES
+    homes spread through the load."""
+    out: list[tuple[str, bytes]] = []
+    sos_every = READINGS * HOMES // (SOS_HOMES + 1)
+    sos = 0
+    for r in range(READINGS):
+        for i in range(HOMES):
+            ts = (t0 + timedelta(seconds=r)).isoformat()
+            body = {"ts": ts, "seq": r, "hr": 60 + r % 10, "rr": 14, "in_bed": True}
+            out.append((f"eldercare/v1/h{i}/h{i}-bed/event", json.dumps(body).encode()))
+            if len(out) % sos_every == 0 and sos < SOS_HOMES:
+                press = {"ts": ts, "seq": 1, "action": "press"}
+                out.append((f"eldercare/v1/h{sos}/h{sos}-sos/event", json.dumps(press).encode()))
+                sos += 1
+    return out
+
+
+class Publisher:
+    """One device-side MQTT 3.1.1 client at QoS 1, paced; what was not PUBACKed in
+    time is published again (as a device does), so every message is PUBACKed once
+    at least."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.acked = 0
+        self.republished = 0
+        self.done = threading.Event()
+
+    def _client(self, name: str) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=name,
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+        client.username_pw_set(USER, PASSWORD)
+        client.max_inflight_messages_set(200)
+        client.max_queued_messages_set(0)
+        client.connect("127.0.0.1", self.port)
+        client.loop_start()
+        return client
+
+    def run(self, messages: list[tuple[str, bytes]], seconds: float) -> None:
+        client = self._client("load-1")
+        started = time.monotonic()
+        infos = []
+        for n, (topic, payload) in enumerate(messages):
+            infos.append(client.publish(topic, payload, qos=1))
+            ahead = started + seconds * (n + 1) / len(messages) - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        pending = list(zip(infos, messages, strict=True))
+        attempt = 0
+        while pending:
+            deadline = time.monotonic() + 15
+            for info, _ in pending:
+                left = deadline - time.monotonic()
+                if left > 0 and not info.is_published():
+                    with contextlib.suppress(RuntimeError, ValueError):
+                        info.wait_for_publish(left)
+            late = [(i, m) for i, m in pending if not i.is_published()]
+            self.acked += len(pending) - len(late)
+            if not late:
+                break
+            attempt += 1
+            assert attempt < 6, f"{len(late)} messages never PUBACKed"
+            client.loop_stop()
+            client.disconnect()
+            client = self._client(f"load-{attempt + 1}")
+            self.republished += len(late)
+            pending = [(client.publish(t, p, qos=1), (t, p)) for _, (t, p) in late]
+        client.loop_stop()
+        client.disconnect()
+        self.done.set()
+
+
+async def _leases(js: nats.js.JetStreamContext) -> dict[int, tuple[str, int]]:
+    """partition -> (worker, revision) of the leases held now."""
+    try:
+        kv = await js.key_value(BUCKET)
+        keys = await kv.keys()
+    except (nats.js.errors.NoKeysError, nats.js.errors.BucketNotFoundError):
+        return {}
+    out = {}
+    for key in keys:
+        if key.startswith("lease."):
+            try:
+                entry = await kv.get(key)
+            except nats.js.errors.KeyNotFoundError:
+                continue
+            assert entry.value is not None
+            out[int(key.split(".")[1])] = (entry.value.decode(), entry.revision or 0)
+    return out
+
+
+async def test_worker_and_stream_leader_killed_under_load(
+    nats_cluster: NatsCluster,
+    pg_url: str,
+    tmp_path: Path,
+    procs: dict[str, subprocess.Popen[bytes]],
+) -> None:
+    await _provision(pg_url)
+    sid = new_sid("AC")
+    async with TwilioServer(sid, AUTH_TOKEN, callback_interval=0.01) as twilio:
+        api_port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
+        env.update(
+            ELDERCARE_DATABASE_URL=pg_url,
+            ELDERCARE_ENGINE_URL=nats_cluster.engine_url,
+            ELDERCARE_ENGINE_PARTITIONS=str(nats_cluster.partitions),
+            ELDERCARE_ENGINE_LEASE=str(LEASE_S),
+            ELDERCARE_ENGINE_ACK_WAIT=str(ACK_WAIT_S),
+            ELDERCARE_ENGINE_REPLICAS="3",
+            ELDERCARE_API_PORT=str(api_port),
+            ELDERCARE_PUBLIC_URL=f"http://127.0.0.1:{api_port}",
+            ELDERCARE_ADMIN_PASSWORD="not-used-here-1",
+            ELDERCARE_LOG_FORMAT="json",
+            ELDERCARE_SPOOL_PATH=str(tmp_path / "spool.db"),
+            ELDERCARE_TWILIO_ACCOUNT_SID=sid,
+            ELDERCARE_TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+            ELDERCARE_TWILIO_FROM="+15005550006",
+            ELDERCARE_TWILIO_BASE_URL=twilio.base_url,
+            ELDERCARE_BATCH_MAX="200",
+        )
+        procs["serve"] = _spawn(["serve"], env, tmp_path / "serve.log")
+        for w in ("w1", "w2", "w3"):
+            procs[w] = _spawn(["worker"], {**env, "ELDERCARE_WORKER_ID": w}, tmp_path / f"{w}.log")
+
+        nc = await nats.connect(servers=nats_cluster.servers, max_reconnect_attempts=-1)
+        js = nc.jetstream(timeout=3.0)
+        try:
+
+            async def all_owned() -> dict[int, tuple[str, int]] | None:
+                held = await _leases(js)
+                owners = {w for w, _ in held.values()}
+                return held if len(held) == nats_cluster.partitions and len(owners) == 3 else None
+
+            before = await eventually(all_owned, timeout=60, interval=0.2)
+            leader = (await js.stream_info(MQTT_STORE)).cluster
+            assert leader is not None and leader.leader is not None
+            leader_node = nats_cluster.node_named(leader.leader)
+            assert leader_node is not None
+            # The devices' node: one that is not about to be killed.
+            device_node = next(n for n in nats_cluster.nodes.values() if n is not leader_node)
+
+            t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=READINGS + 5)
+            messages = _messages(t0)
+            publisher = Publisher(device_node.mqtt_port)
+            load = asyncio.create_task(asyncio.to_thread(publisher.run, messages, LOAD_S))
+
+            await asyncio.sleep(LOAD_S / 4)
+            victim = "w1"
+            lost = {p for p, (w, _) in before.items() if w == victim}
+            assert lost, "w1 owned no partition"
+            procs[victim].send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+
+            async def taken_over() -> float | None:
+                held = await _leases(js)
+                if all(p in held and held[p][0] != victim for p in lost):
+                    return time.monotonic() - killed
+                return None
+
+            handover_s = await eventually(taken_over, timeout=30, interval=0.1)
+            print(f"\nhandover after kill -9 of a worker: {handover_s:.2f} s, {len(lost)} leases")
+
+            await asyncio.sleep(LOAD_S / 4)
+            nats_cluster.kill(leader_node.name)
+            print(f"killed the {MQTT_STORE} stream leader {leader_node.name}")
+            await load
+            print(
+                f"published {len(messages)}, PUBACKed {publisher.acked},"
+                f" published again {publisher.republished}"
+            )
+
+            vitals = HOMES * READINGS
+
+            async def stored() -> int | None:
+                with psycopg.connect(pg_url) as conn:
+                    row = conn.execute("SELECT count(*) FROM readings").fetchone()
+                assert row is not None
+                return row[0] if row[0] >= vitals + SOS_HOMES else None
+
+            try:
+                n = await eventually(stored, timeout=90, interval=0.5)
+            except AssertionError:
+                with psycopg.connect(pg_url) as conn:
+                    row = conn.execute("SELECT count(*) FROM readings").fetchone()
+                raise AssertionError(f"{row} readings stored of {vitals + SOS_HOMES}") from None
+            assert n == vitals + SOS_HOMES
+
+            async def texted() -> list[str] | None:
+                to = [m.to for m in twilio.messages]
+                return to if len(set(to)) >= SOS_HOMES else None
+
+            to = await eventually(texted, timeout=30, interval=0.2)
+            await asyncio.sleep(3 * LEASE_S)  # time for a second text, if one were coming
+            with psycopg.connect(pg_url) as conn:
+                sos = conn.execute(
+                    "SELECT home_id, count FROM alerts WHERE kind = 'sos' ORDER BY home_id"
+                ).fetchall()
+                others = conn.execute(
+                    "SELECT home_id, kind, count(*) FROM alerts GROUP BY home_id, kind"
+                    " HAVING count(*) > 1"
+                ).fetchall()
+            assert sorted(h for h, _ in sos) == sorted(f"h{i}" for i in range(SOS_HOMES))
+            assert all(count == 1 for _, count in sos), sos
+            assert others == []
+            to = [m.to for m in twilio.messages]
+            assert sorted(to) == sorted(_family(i) for i in range(SOS_HOMES)), to
+            assert handover_s < HANDOVER_BOUND_S
+            survivors = {w for w, _ in (await _leases(js)).values()}
+            assert survivors == {"w2", "w3"}
+        finally:
+            await nc.close()
