@@ -291,6 +291,8 @@ class Service:
             if pool is not None:
                 tg.create_task(pool.run(), name="workers")
             tg.create_task(server.serve(), name="api")
+            engine = self.settings.engine_url is not None
+            relaying = tg.create_task(self._relay(), name="relay") if engine else None
             ticker = tg.create_task(self._tick_every(1.0), name="ticker")
             escalator = tg.create_task(escalation.run(1.0), name="escalation")
             retention = tg.create_task(self.retention.run(60.0), name="retention")
@@ -311,6 +313,8 @@ class Service:
                 await pool.stop()  # each saves its detectors and releases its leases
             ticker.cancel()
             retention.cancel()
+            if relaying is not None:
+                relaying.cancel()
             assert self.alerts is not None
             await self.alerts.drain()  # flush notifications under way
             escalation.stop()  # finishes the steps under way; the rest wait in the store
@@ -320,6 +324,24 @@ class Service:
                 standby.stop()
                 await replayer
             server.should_exit = True
+
+    async def _relay(self) -> None:
+        """Scale-out: the workers' alert changes onto this bus (the SSE stream)."""
+        from gateway import nats_relay
+
+        assert self.settings.engine_url is not None
+        servers = [u.strip() for u in self.settings.engine_url.split(",") if u.strip()]
+        while True:
+            try:
+                nc = await nats_relay.connect(servers, "eldercare-serve-relay")
+            except Exception as exc:
+                log.warning("engine not reachable for alert changes: %s; retrying", exc)
+                await asyncio.sleep(2.0)
+                continue
+            try:
+                await nats_relay.relay(self.bus, self.store, nc)
+            finally:
+                await nc.close()
 
     async def _save_detectors(self) -> None:
         assert self._pipeline is not None

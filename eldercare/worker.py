@@ -33,6 +33,7 @@ from eldercare.priority import Priority
 from eldercare.settings import Settings, SettingsError
 from eldercare.store import open_store
 from eldercare.store.base import Store, StoreError, StoreUnavailable
+from gateway import nats_relay as relay
 from gateway.intake import Gateway
 from gateway.nats_intake import NatsConfig, NatsIntake
 from gateway.partitions import partition_of
@@ -157,11 +158,15 @@ class Worker:
         intake = self.intake
         assert intake is not None
         ticker = asyncio.create_task(self._tick_every(1.0), name="ticker")
+        nc = await relay.connect(self.config.servers, f"{self.config.worker_id}-alerts")
+        forwarder = asyncio.create_task(relay.forward(self.bus, nc), name="alert-forwarder")
         try:
             await intake.run()
         finally:
             ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
+            forwarder.cancel()
+            await asyncio.gather(ticker, forwarder, return_exceptions=True)
+            await nc.close()
             assert self.alerts is not None
             await self.alerts.drain()
 

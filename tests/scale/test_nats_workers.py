@@ -22,8 +22,11 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import nats
+import nats.errors
 import nats.js.errors
 import paho.mqtt.client as mqtt
 import psycopg
@@ -35,7 +38,8 @@ from eldercare.store import open_store
 from gateway.nats_leases import BUCKET
 from gateway.partitions import MQTT_STORE
 from simulators.twilio_server import TwilioServer, new_sid
-from tests.e2e.helpers import eventually, free_port
+from tests.e2e.helpers import eventually, free_port, token
+from tests.faults.test_postgres_outage import watch
 from tests.harness.nats import PASSWORD, USER, NatsCluster
 
 HOMES = 30
@@ -47,6 +51,7 @@ LEASE_S = 3.0
 ACK_WAIT_S = 3.0
 HANDOVER_BOUND_S = 3 * LEASE_S
 AUTH_TOKEN = "local-test-auth-token-0123456789"
+ADMIN_PASSWORD = "scale-out-admin-pw-1"
 
 
 def _family(i: int) -> str:
@@ -177,6 +182,8 @@ async def _leases(js: nats.js.JetStreamContext) -> dict[int, tuple[str, int]]:
         keys = await kv.keys()
     except (nats.js.errors.NoKeysError, nats.js.errors.BucketNotFoundError):
         return {}
+    except (nats.errors.TimeoutError, nats.js.errors.APIError):
+        return {}  # the cluster is electing a leader
     out = {}
     for key in keys:
         if key.startswith("lease."):
@@ -209,7 +216,7 @@ async def test_worker_and_stream_leader_killed_under_load(
             ELDERCARE_ENGINE_REPLICAS="3",
             ELDERCARE_API_PORT=str(api_port),
             ELDERCARE_PUBLIC_URL=f"http://127.0.0.1:{api_port}",
-            ELDERCARE_ADMIN_PASSWORD="not-used-here-1",
+            ELDERCARE_ADMIN_PASSWORD=ADMIN_PASSWORD,
             ELDERCARE_LOG_FORMAT="json",
             ELDERCARE_SPOOL_PATH=str(tmp_path / "spool.db"),
             ELDERCARE_TWILIO_ACCOUNT_SID=sid,
@@ -224,7 +231,19 @@ async def test_worker_and_stream_leader_killed_under_load(
 
         nc = await nats.connect(servers=nats_cluster.servers, max_reconnect_attempts=-1)
         js = nc.jetstream(timeout=3.0)
+        api = f"http://127.0.0.1:{api_port}"
+        events: list[tuple[float, dict[str, Any]]] = []
+        stream: asyncio.Task[None] | None = None
         try:
+
+            async def up() -> str | None:
+                try:
+                    return await token(api, "admin", ADMIN_PASSWORD)
+                except (httpx.HTTPError, AssertionError, KeyError):
+                    return None
+
+            bearer = await eventually(up, timeout=60, interval=0.3)
+            stream = asyncio.create_task(watch(api, bearer, events))
 
             async def all_owned() -> dict[int, tuple[str, int]] | None:
                 held = await _leases(js)
@@ -304,8 +323,14 @@ async def test_worker_and_stream_leader_killed_under_load(
             assert others == []
             to = [m.to for m in twilio.messages]
             assert sorted(to) == sorted(_family(i) for i in range(SOS_HOMES)), to
+            # The screen's live stream (serve's SSE) had every SOS from the workers.
+            raised = {d["home_id"] for _, d in events if d["change"] == "raised"}
+            assert raised >= {f"h{i}" for i in range(SOS_HOMES)}, raised
             assert handover_s < HANDOVER_BOUND_S
             survivors = {w for w, _ in (await _leases(js)).values()}
             assert survivors == {"w2", "w3"}
         finally:
+            if stream is not None:
+                stream.cancel()
+                await asyncio.gather(stream, return_exceptions=True)
             await nc.close()
