@@ -246,14 +246,18 @@ class NatsIntake:
             await self._handle(p, msgs)
 
     async def _handle(self, p: int, msgs: list[Msg]) -> None:
+        if not await self._handle_fenced(p, msgs):
+            for m in msgs:  # not ours any more: to the next owner at once
+                with contextlib.suppress(Exception):
+                    await m.nak()
+            await asyncio.sleep(0.2)  # until the lease round drops the partition
+
+    async def _handle_fenced(self, p: int, msgs: list[Msg]) -> bool:
         leases = self._leases
         assert leases is not None
         async with self.lock:
             if p not in self._active or not await leases.fenced(p):
-                for m in msgs:  # not ours any more: to the next owner at once
-                    with contextlib.suppress(Exception):
-                        await m.nak()
-                return
+                return False
             batch = [
                 Incoming(
                     topic_of(m.subject),
@@ -271,3 +275,4 @@ class NatsIntake:
                 with contextlib.suppress(Exception):  # a lost ack: redelivered, de-duplicated
                     await m.ack()
             self.metrics.inc("eldercare_messages_processed_total", len(msgs))
+            return True

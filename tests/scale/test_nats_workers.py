@@ -35,6 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare.domain import Device, DeviceKind, Home, Resident
 from eldercare.store import open_store
+from gateway.nats_intake import NatsConfig, ensure_consumers
 from gateway.nats_leases import BUCKET
 from gateway.partitions import MQTT_STORE
 from simulators.twilio_server import TwilioServer, new_sid
@@ -315,8 +316,8 @@ async def test_worker_and_stream_leader_killed_under_load(
                     "SELECT home_id, count FROM alerts WHERE kind = 'sos' ORDER BY home_id"
                 ).fetchall()
                 others = conn.execute(
-                    "SELECT home_id, kind, count(*) FROM alerts GROUP BY home_id, kind"
-                    " HAVING count(*) > 1"
+                    "SELECT home_id, kind, subject, count(*) FROM alerts"
+                    " GROUP BY home_id, kind, subject HAVING count(*) > 1"
                 ).fetchall()
             assert sorted(h for h, _ in sos) == sorted(f"h{i}" for i in range(SOS_HOMES))
             assert all(count == 1 for _, count in sos), sos
@@ -334,3 +335,113 @@ async def test_worker_and_stream_leader_killed_under_load(
                 stream.cancel()
                 await asyncio.gather(stream, return_exceptions=True)
             await nc.close()
+
+
+async def _count(pg_url: str, prefix: str) -> int:
+    async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM readings WHERE home_id LIKE %s", (prefix + "%",)
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_serve_with_1_2_3_workers_drains_a_backlog(
+    nats_cluster: NatsCluster, pg_url: str, tmp_path: Path
+) -> None:
+    """``eldercare serve --workers N`` for N = 1, 2, 3 in one run, each draining a
+    backlog of vitals queued in NATS while no worker ran: all stored, and the
+    drain rates printed (the README's figures)."""
+    homes, per_home = 120, 100
+    store = await open_store(pg_url)
+    try:
+        await store.migrate()
+        for n in (1, 2, 3):
+            for i in range(homes):
+                h = f"t{n}-h{i}"
+                await store.create_home(Home(h, h, "", "Asia/Shanghai"))
+                await store.create_device(Device(f"{h}-bed", h, DeviceKind.BED_BAND))
+    finally:
+        await store.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
+    env.update(
+        ELDERCARE_DATABASE_URL=pg_url,
+        ELDERCARE_ENGINE_URL=nats_cluster.engine_url,
+        ELDERCARE_ENGINE_PARTITIONS=str(nats_cluster.partitions),
+        ELDERCARE_ENGINE_LEASE=str(LEASE_S),
+        ELDERCARE_ENGINE_REPLICAS="3",
+        ELDERCARE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        ELDERCARE_LOG_FORMAT="json",
+        ELDERCARE_SPOOL_PATH=str(tmp_path / "spool.db"),
+        ELDERCARE_WORKER_ID="box",
+    )
+    # The partitions' consumers, before any message: as the first worker makes them.
+    nc = await nats.connect(servers=nats_cluster.servers, max_reconnect_attempts=-1)
+    try:
+        config = NatsConfig(
+            servers=nats_cluster.servers, worker_id="test", partitions=nats_cluster.partitions
+        )
+
+        async def made() -> bool | None:
+            try:
+                await ensure_consumers(nc.jetstream(timeout=3.0), config)
+                return True
+            except Exception:
+                return None
+
+        await eventually(made, timeout=60, interval=0.5)
+    finally:
+        await nc.close()
+    node = next(iter(nats_cluster.nodes.values()))
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=per_home + 5)
+    rates: dict[int, float] = {}
+    for n in (1, 2, 3):
+        messages = [
+            (
+                f"eldercare/v1/t{n}-h{i}/t{n}-h{i}-bed/event",
+                json.dumps(
+                    {
+                        "ts": (t0 + timedelta(seconds=r)).isoformat(),
+                        "seq": r,
+                        "hr": 62,
+                        "rr": 14,
+                        "in_bed": True,
+                    }
+                ).encode(),
+            )
+            for r in range(per_home)
+            for i in range(homes)
+        ]
+        await asyncio.to_thread(Publisher(node.mqtt_port).run, messages, 0.0)
+        api_port = free_port()
+        proc = _spawn(
+            ["serve", "--workers", str(n)],
+            {**env, "ELDERCARE_API_PORT": str(api_port)},
+            tmp_path / f"serve-{n}.log",
+        )
+        try:
+            total = homes * per_home
+            first: tuple[float, int] | None = None
+            deadline = time.monotonic() + 180
+            while True:
+                stored = await _count(pg_url, f"t{n}-")
+                now = time.monotonic()
+                if first is None and stored > 0:
+                    first = (now, stored)
+                if stored >= total:
+                    break
+                assert now < deadline, f"{stored} of {total} stored with {n} workers"
+                await asyncio.sleep(0.1)
+            assert stored == total
+            assert first is not None
+            span = max(now - first[0], 0.1)
+            rates[n] = (total - first[1]) / span
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        assert proc.returncode == 0, (tmp_path / f"serve-{n}.log").read_text()[-3000:]
+    print(
+        "\nbacklog drain, readings/s: "
+        + ", ".join(f"{n} worker{'s' if n > 1 else ''}: {r:,.0f}" for n, r in rates.items())
+    )
