@@ -339,7 +339,8 @@ class Service:
                 await asyncio.sleep(2.0)
                 continue
             try:
-                await nats_relay.relay(self.bus, self.store, nc)
+                wake = self.escalation.wake if self.escalation else None
+                await nats_relay.relay(self.bus, self.store, nc, wake)
             finally:
                 await nc.close()
 

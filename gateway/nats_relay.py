@@ -4,7 +4,8 @@ A worker raises and clears alerts on its own ``AlertBus``, in its own process;
 the screen's SSE stream is served by ``eldercare serve``'s bus. ``forward``
 publishes each change of a worker's bus on the NATS subject ``SUBJECT`` (alert
 id and change); ``relay``, in ``serve``, reads the alert from the store and
-publishes the change on the API's bus. Core NATS, at most once: the store is
+publishes the change on the API's bus (and wakes the escalation for a new
+alert: the steps a worker scheduled are sent by ``serve``). Core NATS, at most once: the store is
 the record, and a screen that missed a change gets it with its next reload.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -43,8 +45,11 @@ async def forward(bus: AlertBus, nc: NatsClient) -> None:
         # None: this watcher fell behind and was dropped; watch again
 
 
-async def relay(bus: AlertBus, store: Store, nc: NatsClient) -> None:
-    """The workers' changes onto ``bus`` (the API's), until cancelled."""
+async def relay(
+    bus: AlertBus, store: Store, nc: NatsClient, on_raised: Callable[[], None] | None = None
+) -> None:
+    """The workers' changes onto ``bus`` (the API's), until cancelled; ``on_raised``
+    after a new alert (the escalation's wake: its first SMS without waiting a tick)."""
     sub = await nc.subscribe(SUBJECT)
     async for msg in sub.messages:
         try:
@@ -55,4 +60,6 @@ async def relay(bus: AlertBus, store: Store, nc: NatsClient) -> None:
         except Exception as exc:
             log.warning("alert change not relayed", extra={"error": repr(exc)})
             continue
+        if body["change"] == "raised" and on_raised is not None:
+            on_raised()
         bus.publish(str(body["change"]), alert)
