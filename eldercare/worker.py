@@ -17,6 +17,7 @@ import os
 import socket
 from collections.abc import Sequence
 
+from alerts.escalation import EscalationEngine
 from alerts.events import AlertBus
 from alerts.policy import load_policy
 from alerts.provider_limits import SmsLimitGuard, load_provider_limits
@@ -71,6 +72,8 @@ class Worker:
         self._pipeline: Pipeline | None = None
         self._registry: RegistryCache | None = None
         self.alerts: AlertService | None = None
+        self.escalation: EscalationEngine | None = None
+        """Writes the ladders of the alerts raised here; never runs them."""
         self.intake: NatsIntake | None = None
         self._priority = Priority()
         self.rebuilds = 0
@@ -86,7 +89,7 @@ class Worker:
         attach_store(self._store, self.sms, self.voice)
         self._registry = RegistryCache(self._store)
         await self._registry.load()
-        _, self.alerts = build_alerting(
+        self.escalation, self.alerts = build_alerting(
             s,
             self._store,
             self.clock,
@@ -160,6 +163,8 @@ class Worker:
         ticker = asyncio.create_task(self._tick_every(1.0), name="ticker")
         nc = await relay.connect(self.config.servers, f"{self.config.worker_id}-alerts")
         forwarder = asyncio.create_task(relay.forward(self.bus, nc), name="alert-forwarder")
+        assert self.escalation is not None
+        self.escalation.on_wake = relay.Waker(nc)  # its steps are sent by serve
         try:
             await intake.run()
         finally:
