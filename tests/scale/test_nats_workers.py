@@ -362,8 +362,24 @@ async def test_serve_with_1_2_3_workers_drains_a_backlog(
                 h = f"t{n}-h{i}"
                 await store.create_home(Home(h, h, "", "Asia/Shanghai"))
                 await store.create_device(Device(f"{h}-bed", h, DeviceKind.BED_BAND))
+                if i < PROBES:
+                    await store.create_resident(Resident(f"{h}-r", h, f"Resident {i}"))
+                    await store.create_device(Device(f"{h}-sos", h, DeviceKind.SOS_BUTTON))
+                    await store.create_contact(h, "Son", _family(n * 1000 + i), "en", 1)
     finally:
         await store.close()
+    async with TwilioServer(new_sid("AC"), AUTH_TOKEN, callback_interval=0.01) as twilio:
+        await _drain_runs(nats_cluster, pg_url, tmp_path, twilio, homes, per_home)
+
+
+async def _drain_runs(
+    nats_cluster: NatsCluster,
+    pg_url: str,
+    tmp_path: Path,
+    twilio: TwilioServer,
+    homes: int,
+    per_home: int,
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
     env.update(
         ELDERCARE_DATABASE_URL=pg_url,
@@ -375,6 +391,10 @@ async def test_serve_with_1_2_3_workers_drains_a_backlog(
         ELDERCARE_LOG_FORMAT="json",
         ELDERCARE_SPOOL_PATH=str(tmp_path / "spool.db"),
         ELDERCARE_WORKER_ID="box",
+        ELDERCARE_TWILIO_ACCOUNT_SID=twilio.account_sid,
+        ELDERCARE_TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        ELDERCARE_TWILIO_FROM="+15005550006",
+        ELDERCARE_TWILIO_BASE_URL=twilio.base_url,
     )
     # The partitions' consumers, before any message: as the first worker makes them.
     nc = await nats.connect(servers=nats_cluster.servers, max_reconnect_attempts=-1)
@@ -396,6 +416,7 @@ async def test_serve_with_1_2_3_workers_drains_a_backlog(
     node = next(iter(nats_cluster.nodes.values()))
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=per_home + 5)
     rates: dict[int, float] = {}
+    latency: dict[int, tuple[list[float], list[float]]] = {}
     for n in (1, 2, 3):
         messages = [
             (
@@ -437,6 +458,7 @@ async def test_serve_with_1_2_3_workers_drains_a_backlog(
             assert first is not None
             span = max(now - first[0], 0.1)
             rates[n] = (total - first[1]) / span
+            latency[n] = await _probe_sos(f"http://127.0.0.1:{api_port}", node.mqtt_port, n, twilio)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
@@ -445,3 +467,63 @@ async def test_serve_with_1_2_3_workers_drains_a_backlog(
         "\nbacklog drain, readings/s: "
         + ", ".join(f"{n} worker{'s' if n > 1 else ''}: {r:,.0f}" for n, r in rates.items())
     )
+    for n, (sse, sms) in latency.items():
+        print(
+            f"{n} worker(s), SOS publish -> SSE p50/p99 {_pct(sse, 50):.0f}/{_pct(sse, 99):.0f} ms,"
+            f" -> SMS request {_pct(sms, 50):.0f}/{_pct(sms, 99):.0f} ms ({len(sse)} probes)"
+        )
+
+
+PROBES = 15
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+
+
+async def _probe_sos(
+    api: str, mqtt_port: int, n: int, twilio: TwilioServer
+) -> tuple[list[float], list[float]]:
+    """PROBES SOS presses one after another: publish -> SSE event, -> SMS request."""
+
+    async def up() -> str | None:
+        try:
+            return await token(api, "admin", ADMIN_PASSWORD)
+        except (httpx.HTTPError, AssertionError, KeyError):
+            return None
+
+    bearer = await eventually(up, timeout=60, interval=0.3)
+    events: list[tuple[float, dict[str, Any]]] = []
+    stream = asyncio.create_task(watch(api, bearer, events))
+    client = Publisher(mqtt_port)._client(f"probe-{n}")
+    sse: list[float] = []
+    sms: list[float] = []
+    try:
+        await asyncio.sleep(0.5)  # the stream is open
+        for i in range(PROBES):
+            h = f"t{n}-h{i}"
+            press = {"ts": datetime.now(UTC).isoformat(), "seq": 0, "action": "press"}
+            at, wall = time.monotonic(), datetime.now(UTC)
+            info = client.publish(f"eldercare/v1/{h}/{h}-sos/event", json.dumps(press), qos=1)
+            await asyncio.to_thread(info.wait_for_publish, 10)
+            phone = _family(n * 1000 + i)
+
+            async def seen(
+                home: str = h, to: str = phone, at: float = at, wall: datetime = wall
+            ) -> tuple[float, float] | None:
+                got = [t for t, d in events if d["home_id"] == home and d["change"] == "raised"]
+                texts = [m.created for m in twilio.messages if m.to == to]
+                if not got or not texts:
+                    return None
+                return got[0] - at, (texts[0] - wall).total_seconds()
+
+            a, b = await eventually(seen, timeout=20, interval=0.005)
+            sse.append(a)
+            sms.append(b)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        stream.cancel()
+        await asyncio.gather(stream, return_exceptions=True)
+    return sse, sms
