@@ -157,10 +157,10 @@ class Publisher:
             deadline = time.monotonic() + 15
             for info, _ in pending:
                 left = deadline - time.monotonic()
-                if left > 0 and not info.is_published():
+                if left > 0 and not _acked(info):
                     with contextlib.suppress(RuntimeError, ValueError):
                         info.wait_for_publish(left)
-            late = [(i, m) for i, m in pending if not i.is_published()]
+            late = [(i, m) for i, m in pending if not _acked(i)]
             self.acked += len(pending) - len(late)
             if not late:
                 break
@@ -174,6 +174,14 @@ class Publisher:
         client.loop_stop()
         client.disconnect()
         self.done.set()
+
+
+def _acked(info: mqtt.MQTTMessageInfo) -> bool:
+    """PUBACKed (False too when it was published while the client was disconnected)."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return False
 
 
 async def _leases(js: nats.js.JetStreamContext) -> dict[int, tuple[str, int]]:
