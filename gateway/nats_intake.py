@@ -123,6 +123,9 @@ class NatsIntake:
         self._active: set[int] = set()
         self._fetchers: dict[int, asyncio.Task[None]] = {}
         self._stop = asyncio.Event()
+        self._dirty = asyncio.Event()
+        """Set by a lease round whose outcome differs from the partitions taken."""
+        self._to_release: frozenset[int] = frozenset()
         self.changed_at: float | None = None
         """monotonic time of the last change of the partitions owned (for tests)."""
         metrics.describe(M_HANDOVERS, "counter", "Partitions gained or lost by this worker")
@@ -159,14 +162,21 @@ class NatsIntake:
             self._leases = leases
             await self._retry(leases.open, "lease bucket")
             log.info("worker joined", extra={"worker": cfg.worker_id, "servers": cfg.servers})
-            while not self._stop.is_set():
-                try:
-                    await self._round(js, leases)
-                except Exception as exc:  # the engine is away: leases lapse by their deadline
-                    log.warning("lease round failed", extra={"error": repr(exc)})
-                    await self._drop_expired(leases)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), cfg.lease_s / 3)
+            applier = asyncio.create_task(self._apply(js, leases), name="partitions")
+            try:
+                while not self._stop.is_set():
+                    try:
+                        self._to_release = (await leases.round()).to_release
+                    except Exception as exc:  # the engine is away: leases lapse by deadline
+                        log.warning("lease round failed", extra={"error": repr(exc)})
+                        leases.drop_expired()
+                    if self._wanted(leases) != self._active or self._to_release:
+                        self._dirty.set()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), cfg.lease_s / 3)
+            finally:
+                applier.cancel()
+                await asyncio.gather(applier, return_exceptions=True)
             await self._change(set(), leases, release=leases.mine())
             await leases.leave()
         finally:
@@ -191,21 +201,21 @@ class NatsIntake:
                 log.warning("engine not ready", extra={"what": what, "error": repr(exc)})
                 await asyncio.sleep(min(2.0, 0.2 * attempt))
 
-    async def _round(self, js: JetStreamContext, leases: Leases) -> None:
-        r = await leases.round()
-        if not (r.gained or r.lost or r.to_release):
-            return
-        wanted = (self._active | r.gained) - r.lost - r.to_release
-        await self._change(wanted, leases, release=r.to_release)
-        for p in sorted(wanted - self._fetchers.keys()):
-            self._fetchers[p] = asyncio.create_task(self._fetch(js, p), name=f"partition-{p}")
+    def _wanted(self, leases: Leases) -> set[int]:
+        """The partitions to take batches of: the leases held, less those to hand over."""
+        return {p for p in leases.held if p not in self._to_release and leases.valid(p)}
 
-    async def _drop_expired(self, leases: Leases) -> None:
-        gone = {p for p in self._active if not leases.valid(p)}
-        if gone:
-            for p in gone:
-                leases.held.pop(p, None)
-            await self._change(self._active - gone, leases, release=frozenset())
+    async def _apply(self, js: JetStreamContext, leases: Leases) -> None:
+        """Apply the lease rounds' outcome, one change at a time, in its own task: a
+        change waits for the batch under way and rebuilds the detectors, and the
+        leases must go on being renewed meanwhile."""
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            release = self._to_release & leases.mine()
+            await self._change(self._wanted(leases), leases, release=release)
+            for p in sorted(self._active - self._fetchers.keys()):
+                self._fetchers[p] = asyncio.create_task(self._fetch(js, p), name=f"partition-{p}")
 
     async def _change(self, wanted: set[int], leases: Leases, *, release: frozenset[int]) -> None:
         if wanted == self._active and not release:

@@ -118,6 +118,13 @@ class Leases:
             return self._monotonic() < lease.deadline
         return entry.revision == lease.revision and entry.value == self.worker_id.encode()
 
+    def drop_expired(self) -> set[int]:
+        """Forget the leases whose deadline passed (the engine did not answer)."""
+        gone = {p for p in self.held if not self.valid(p)}
+        for p in gone:
+            del self.held[p]
+        return gone
+
     async def members(self) -> list[str]:
         try:
             keys = await self.kv.keys()

@@ -422,10 +422,10 @@ async def _drain_runs(
     finally:
         await nc.close()
     node = next(iter(nats_cluster.nodes.values()))
-    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=per_home + 5)
     rates: dict[int, float] = {}
     latency: dict[int, tuple[list[float], list[float]]] = {}
     for n in (1, 2, 3):
+        t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=per_home + 5)
         messages = [
             (
                 f"eldercare/v1/t{n}-h{i}/t{n}-h{i}-bed/event",
