@@ -37,7 +37,7 @@ from eldercare.domain import Device, DeviceKind, Home, Resident
 from eldercare.store import open_store
 from gateway.nats_intake import NatsConfig, ensure_consumers
 from gateway.nats_leases import BUCKET
-from gateway.partitions import MQTT_STORE
+from gateway.partitions import MQTT_STORE, partition_of
 from simulators.twilio_server import TwilioServer, new_sid
 from tests.e2e.helpers import eventually, free_port, token
 from tests.faults.test_postgres_outage import watch
@@ -309,8 +309,18 @@ async def test_worker_and_stream_leader_killed_under_load(
                 n = await eventually(stored, timeout=90, interval=0.5)
             except AssertionError:
                 with psycopg.connect(pg_url) as conn:
-                    row = conn.execute("SELECT count(*) FROM readings").fetchone()
-                raise AssertionError(f"{row} readings stored of {vitals + SOS_HOMES}") from None
+                    rows = conn.execute(
+                        "SELECT home_id, count(*) FROM readings GROUP BY home_id"
+                    ).fetchall()
+                short = {
+                    h: (partition_of(h, nats_cluster.partitions), c)
+                    for h, c in rows
+                    if c < READINGS + (1 if int(h[1:]) < SOS_HOMES else 0)
+                }
+                stored_n = sum(c for _, c in rows)
+                raise AssertionError(
+                    f"{stored_n} of {vitals + SOS_HOMES} stored; short: {short}"
+                ) from None
             assert n == vitals + SOS_HOMES
 
             async def texted() -> list[str] | None:
