@@ -470,7 +470,22 @@ async def _drain_runs(
                     first = (now, stored)
                 if stored >= total:
                     break
-                assert now < deadline, f"{stored} of {total} stored with {n} workers"
+                if now >= deadline:
+                    async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+                        cur = await conn.execute(
+                            "SELECT home_id, count(*), max(seq) FROM readings"
+                            " WHERE home_id LIKE %s GROUP BY home_id HAVING count(*) < %s",
+                            (f"t{n}-%", per_home),
+                        )
+                        short = await cur.fetchall()
+                        cur = await conn.execute(
+                            "SELECT reason, count(*) FROM dead_letters GROUP BY reason"
+                        )
+                        dead = await cur.fetchall()
+                    raise AssertionError(
+                        f"{stored} of {total} stored with {n} workers; short: {short};"
+                        f" dead letters: {dead}"
+                    )
                 await asyncio.sleep(0.1)
             assert stored == total
             assert first is not None
