@@ -355,6 +355,23 @@ async def test_worker_and_stream_leader_killed_under_load(
             await nc.close()
 
 
+async def _consumers(cluster: NatsCluster) -> dict[str, tuple[int, int, int]]:
+    """durable -> (pending, delivered unacked, redelivered): where missing readings are."""
+    nc = await nats.connect(servers=cluster.servers)
+    try:
+        out = {}
+        for info in await nc.jetstream().consumers_info(MQTT_STORE):
+            if info.name.startswith("eldercare-p"):
+                out[info.name] = (
+                    info.num_pending or 0,
+                    info.num_ack_pending or 0,
+                    info.num_redelivered or 0,
+                )
+        return out
+    finally:
+        await nc.close()
+
+
 async def _count(pg_url: str, prefix: str) -> int:
     async with await psycopg.AsyncConnection.connect(pg_url) as conn:
         cur = await conn.execute(
@@ -484,7 +501,7 @@ async def _drain_runs(
                         dead = await cur.fetchall()
                     raise AssertionError(
                         f"{stored} of {total} stored with {n} workers; short: {short};"
-                        f" dead letters: {dead}"
+                        f" dead letters: {dead}; consumers: {await _consumers(nats_cluster)}"
                     )
                 await asyncio.sleep(0.1)
             assert stored == total
