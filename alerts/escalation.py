@@ -43,6 +43,7 @@ import asyncio
 import logging
 import secrets
 import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -133,6 +134,9 @@ class EscalationEngine(DeliveryEventsMixin):
         self._stop = asyncio.Event()
         self.standby: Standby | None = None
         """Set by the composition root: its outage SMS are adopted, not sent twice."""
+        self.on_wake: Callable[[], None] | None = None
+        """Set by a scale-out worker, whose steps another process sends: told of
+        every ``wake`` (eldercare/worker.py)."""
 
     # --- alerts → ladders -----------------------------------------------------------
     async def schedule(self, alert: Alert) -> bool:
@@ -209,6 +213,8 @@ class EscalationEngine(DeliveryEventsMixin):
     def wake(self) -> None:
         """Run due steps now instead of at the next tick (a new critical alert)."""
         self._wake.set()
+        if self.on_wake is not None:
+            self.on_wake()
 
     def stop(self) -> None:
         """Make ``run`` return after the steps under way (the rest wait in the store)."""

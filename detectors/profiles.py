@@ -94,6 +94,10 @@ class Profiles:
         residents = self.home(device.home_id).residents
         return residents[0] if len(residents) == 1 else None
 
+    def knows(self, key: str) -> bool:
+        """Whether a saved entry's key (a device id, or a home id) is of these profiles."""
+        return key in self._devices or key in self._homes
+
     def device(self, device_id: str) -> Device | None:
         return self._devices.get(device_id)
 

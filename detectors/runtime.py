@@ -16,6 +16,12 @@ Start (``start``), bounded for thousands of homes:
    has applied, and every finding has a deterministic key, so the replay never
    raises twice; what was raised before the restart is not raised again.
 
+Scale-out (``scope``, README "Scale-out"): a worker owns some partitions of the
+homes. Its profiles hold only their homes, it loads only their devices' and
+homes' saved entries, it replays only their readings, and its checkpoint time is
+kept per partition (``as_of/<n>``), so the next owner of a partition resumes from
+where its last owner saved it.
+
 Running: ``begin(now)`` before each batch reloads the profiles when the
 registry changed and sets the detectors' now; ``checkpoint(now)`` after each
 tick saves the entries changed since the last save, at most every
@@ -30,6 +36,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from detectors.base import State
@@ -47,6 +54,21 @@ CHECKPOINT_CHUNK = 500
 """Entries taken from the detectors, and written, per step of a checkpoint."""
 
 
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The partitions of the homes one worker owns (see the module docstring)."""
+
+    partitions: frozenset[int]
+    partition_of: Callable[[str], int]
+    """home id -> its partition"""
+
+    def owns(self, home_id: str) -> bool:
+        return self.partition_of(home_id) in self.partitions
+
+    def as_of_keys(self) -> list[str]:
+        return [f"as_of/{p}" for p in sorted(self.partitions)]
+
+
 class DetectorRuntime:
     def __init__(
         self,
@@ -56,8 +78,11 @@ class DetectorRuntime:
         follow_events: bool = False,
         checkpoint_every_s: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
+        scope: Scope | None = None,
     ) -> None:
         self.store = store
+        self.scope = scope
+        """None: every home (one service); else only the homes of these partitions."""
         self.profiles = Profiles(default_timezone)
         self.detectors: DetectorSet = build_detectors(self.profiles, follow_events=follow_events)
         self.checkpoint_every_s = checkpoint_every_s
@@ -76,21 +101,33 @@ class DetectorRuntime:
         homes = await self.store.list_homes()
         residents = await self.store.list_residents()
         devices = await self.store.list_devices()
+        scope = self.scope
+        if scope is not None:
+            homes = [h for h in homes if scope.owns(h.id)]
+            residents = [r for r in residents if scope.owns(r.home_id)]
+            devices = [d for d in devices if scope.owns(d.home_id)]
         self._stale = False
         self.profiles.replace(homes, residents, devices)
 
     async def start(self, clock: Clock) -> list[Signal]:
         """Load profiles and saved state, replay the recent readings; return their signals."""
         await self.reload()
-        as_of: datetime | None = None
+        scope = self.scope
+        mine = {"as_of"} if scope is None else set(scope.as_of_keys())
+        saved: dict[str, datetime] = {}
         loaded = 0
         for row in await self.store.load_detector_state():
             if row.detector == RUNTIME:
-                if row.key == "as_of" and row.state is not None:
-                    as_of = datetime.fromisoformat(row.state["at"])
+                if row.key in mine | {"as_of"} and row.state is not None:
+                    saved[row.key] = datetime.fromisoformat(row.state["at"])
                 continue
+            if scope is not None and not self.profiles.knows(row.key):
+                continue  # a device or home of another worker's partition
             if row.state is not None and self.detectors.load(row.detector, row.key, row.state):
                 loaded += 1
+        # A partition never saved on its own resumes from the one service's time.
+        times = [saved.get(k, saved.get("as_of")) for k in sorted(mine)]
+        as_of = min((t for t in times if t is not None), default=None)
         if as_of is None:
             as_of = await self.store.latest_reading_ts()
         signals: list[Signal] = []
@@ -168,6 +205,9 @@ class DetectorRuntime:
             if pause is not None and self._pending:
                 await pause()
         as_of = {"at": now.astimezone(UTC).isoformat()}
-        await self.store.save_detector_state([DetectorStateRow(RUNTIME, "as_of", as_of)], now)
+        names = ["as_of"] if self.scope is None else self.scope.as_of_keys()
+        await self.store.save_detector_state(
+            [DetectorStateRow(RUNTIME, name, as_of) for name in names], now
+        )
         self._last_save = mono
         return written

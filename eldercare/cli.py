@@ -58,6 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the settings and the files they name, connect to nothing, exit 0 "
         "(OK) or 1 (the setting named); for systemd's ExecStartPre=",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="scale-out (needs ELDERCARE_ENGINE_URL): run intake and detection in N "
+        "`eldercare worker` processes, the API and escalation here (README 'Scale-out')",
+    )
+    sub.add_parser(
+        "worker",
+        help="one scale-out intake and detection process on NATS (ELDERCARE_ENGINE_URL)",
+    )
 
     p = sub.add_parser("db", help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -218,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             for warning in unfit_for_production(settings):
                 log.warning("not fit for production: %s", warning)
-            return _run_service(settings, demo=None)
+            if args.workers and settings.engine_url is None:
+                print("eldercare serve --workers needs ELDERCARE_ENGINE_URL", file=sys.stderr)
+                return 2
+            return _run_service(settings, demo=None, workers=args.workers, config=args.config)
+        if args.command == "worker":
+            return _run_worker(settings)
         if args.command == "db" and args.db_command in db_commands.COMMANDS:
             return db_commands.main(settings, args)
         if args.command == "db":
@@ -314,7 +331,12 @@ def _demo_broker_port(settings: Settings, chosen: bool) -> Settings:
     return settings.with_(embedded_mqtt_port=port)
 
 
-def _run_service(settings: Settings, demo: tuple[int, float] | None) -> int:
+def _run_service(
+    settings: Settings,
+    demo: tuple[int, float] | None,
+    workers: int = 0,
+    config: str | None = None,
+) -> int:
     from eldercare.app import Service
     from eldercare.embedded_broker import BrokerPortTaken
     from eldercare.process_tuning import tune_for_service
@@ -349,7 +371,9 @@ def _run_service(settings: Settings, demo: tuple[int, float] | None) -> int:
 
             await run_demo(settings, homes=demo[0], sos_every=demo[1], on_start=started)
         else:
-            service = Service(settings)
+            service = Service(settings, workers=workers)
+            if service.workers is not None:
+                service.workers.config_file = config
             async with service:
                 started(service)
                 if service.generated_admin_password:
@@ -364,6 +388,26 @@ def _run_service(settings: Settings, demo: tuple[int, float] | None) -> int:
         asyncio.run(go())
     except (StoreError, BrokerPortTaken, SettingsError, OSError) as exc:
         print(f"eldercare: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_worker(settings: Settings) -> int:
+    from eldercare.store.base import StoreError
+    from eldercare.worker import Worker
+
+    async def go() -> None:
+        worker = Worker(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.request_stop)
+        async with worker:
+            await worker.run()
+
+    try:
+        asyncio.run(go())
+    except (StoreError, SettingsError, OSError) as exc:
+        print(f"eldercare worker: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -168,6 +169,23 @@ class Settings:
     vitals_rollup_retention_days: float = 800.0
     """Per-minute vitals rollups older than this many days are dropped (0 = kept for
     ever); never before the readings (ELDERCARE_RETENTION_DAYS) they summarise."""
+    # Scale-out on NATS JetStream (README "Scale-out"; extensions of CONTRACT.md §5)
+    engine_url: str | None = None
+    """NATS servers of the scale-out engine, ``nats://host:port[,nats://…]``: set, intake
+    and detection run in ``eldercare worker`` processes (``eldercare serve --workers N``
+    starts N of them) and ``serve`` keeps the API and the escalation."""
+    engine_partitions: int = 16
+    """Partitions of the homes; the same on every worker and in the NATS mapping
+    (``eldercare broker-config --nats``). Fixed for the life of a deployment."""
+    engine_lease: float = 6.0
+    """Seconds a partition's lease lasts without renewal: a dead worker's partitions
+    move to the others within about this (plus one round, a third of it)."""
+    engine_ack_wait: float = 10.0
+    """Seconds before a batch fetched and not acked is redelivered (a dead worker's)."""
+    engine_replicas: int = 1
+    """Replicas of the lease bucket: 3 on a cluster of 3 or more NATS nodes."""
+    worker_id: str | None = None
+    """This worker's name among the workers (letters, digits, - and _); unset = host-pid."""
 
     @classmethod
     def load(
@@ -229,6 +247,17 @@ class Settings:
             raise SettingsError("ELDERCARE_MQTT_URL must start with mqtt:// or mqtts://")
         if self.mqtt_urgent_session not in ("on", "off"):
             raise SettingsError("ELDERCARE_MQTT_URGENT_SESSION must be on or off")
+        if self.engine_url is not None and not all(
+            u.strip().startswith(("nats://", "tls://")) for u in self.engine_url.split(",")
+        ):
+            raise SettingsError("ELDERCARE_ENGINE_URL must be nats://host:port[,nats://…]")
+        if self.engine_partitions < 1 or self.engine_lease <= 0 or self.engine_ack_wait <= 0:
+            raise SettingsError(
+                "ELDERCARE_ENGINE_PARTITIONS must be at least 1, and ELDERCARE_ENGINE_LEASE"
+                " and ELDERCARE_ENGINE_ACK_WAIT positive numbers of seconds"
+            )
+        if self.worker_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.worker_id):
+            raise SettingsError("ELDERCARE_WORKER_ID: 1-64 letters, digits, - or _")
         if self.mqtt_protocol not in ("auto", "5", "3.1.1"):
             raise SettingsError("ELDERCARE_MQTT_PROTOCOL must be 5, 3.1.1 or auto")
         if self.response_window <= 0:

@@ -133,6 +133,11 @@ class _Incoming(NamedTuple):
     """In the fast lane: the key its device's later messages follow it by."""
 
 
+Incoming = _Incoming
+"""A message as ``Gateway.handle`` takes it (``mid`` and ``generation`` are the
+MQTT connection's; another transport acks by its own handle and leaves them 0)."""
+
+
 @dataclass(slots=True)
 class _Decoded:
     readings: list[Reading] = field(default_factory=list)
@@ -683,9 +688,17 @@ class Gateway:
             await self._fast_wake.wait()
 
     async def _process(self, batch: list[_Incoming], *, urgent: bool = False) -> None:
-        """Commit the batch, hand it to the sink, then ack it. ``urgent`` (the fast
-        lane): the sink runs beside the commit instead of after it, so an alert
-        does not wait for its reading's row; the ack still waits for both."""
+        """Commit the batch, hand it to the sink, then ack it (see ``handle``)."""
+        await self.handle(batch, urgent=urgent)
+        self._ack(batch)
+        self._metrics.inc(M_DONE, len(batch))
+
+    async def handle(self, batch: list[_Incoming], *, urgent: bool = False) -> None:
+        """Decode the batch, commit it and hand it to the sink, without acking it:
+        the MQTT lanes ack after this returns, and so does another transport that
+        feeds its messages here as ``Incoming`` (``gateway/nats_intake.py``).
+        ``urgent`` (the fast lane): the sink runs beside the commit instead of after
+        it, so an alert does not wait for its reading's row."""
         self._metrics.inc(M_RECEIVED, len(batch))
         decoded = await self._decode_retrying(batch)
         if urgent:
@@ -700,8 +713,6 @@ class Gateway:
             new = await self._commit(batch, decoded)
             await self._deliver(decoded)
         self._count(decoded, new)
-        self._ack(batch)
-        self._metrics.inc(M_DONE, len(batch))
 
     async def _decode_retrying(self, batch: list[_Incoming]) -> _Decoded:
         """Decode (the registry lookup of an unknown device may need the store)."""

@@ -1,0 +1,288 @@
+"""A worker's intake from NATS JetStream (README "Scale-out").
+
+Devices publish MQTT 3.1.1 at QoS 1 to the NATS MQTT listener; an account
+mapping (``gateway.partitions.subject_mappings``) puts each home's subjects in
+one of ``partitions`` partitions, and the listener keeps each message in its
+replicated store ``$MQTT_msgs`` before the PUBACK. Each partition has a durable
+pull consumer on that store (``eldercare-p<n>``, made here if missing; it
+exists whether or not a worker runs, so messages wait for the next owner).
+
+The worker owns partitions by KV leases (``gateway/nats_leases.py``). For each
+partition it owns, a task fetches batches from the partition's consumer and,
+one batch at a time for the whole worker, checks the lease's fencing revision,
+hands the batch to ``Gateway.handle`` (the MQTT gateway's own decode, commit
+and sink: one code path), and acks it after that returned. A batch whose lease
+check fails is not acked (nak'd: redelivered at once to the partition's next
+owner); one that the worker died holding is redelivered after ``ack_wait``.
+
+When its set of partitions changes, the worker stops taking the batches of the
+partitions it gives up, then awaits ``on_partitions(new set)``: the composition
+root saves the detector state and rebuilds it for the new set from the store,
+and only then are the given-up leases released to their next owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import nats
+import nats.errors
+import nats.js.api
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js.client import JetStreamContext
+
+from eldercare.metrics import Metrics
+from gateway.intake import Gateway, Incoming
+from gateway.nats_leases import Leases
+from gateway.partitions import MQTT_STORE, STORE_PREFIX, store_filter, topic_of
+
+log = logging.getLogger("eldercare.gateway.nats")
+
+M_HANDOVERS = "eldercare_partition_changes_total"
+M_OWNED = "eldercare_partitions_owned"
+
+
+@dataclass(frozen=True, slots=True)
+class NatsConfig:
+    servers: list[str]
+    worker_id: str
+    partitions: int = 16
+    lease_s: float = 6.0
+    ack_wait: float = 10.0
+    batch_max: int = 500
+    replicas: int = 1
+    """Replicas of the lease bucket (3 on a 3-node cluster)."""
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            raise ValueError("partitions must be >= 1")
+        if not self.servers:
+            raise ValueError("no NATS server given")
+
+
+def durable(partition: int) -> str:
+    return f"eldercare-p{partition}"
+
+
+async def ensure_consumers(js: JetStreamContext, config: NatsConfig) -> None:
+    """One durable pull consumer per partition on the MQTT store (idempotent).
+
+    The MQTT listener makes its store at the first MQTT connection; messages
+    with no consumer's interest are not kept, so a worker that starts first makes
+    the store itself, as the listener would (an existing one is left alone).
+    """
+    try:
+        await js.stream_info(MQTT_STORE)
+    except nats.js.errors.NotFoundError:
+        with contextlib.suppress(nats.js.errors.BadRequestError):  # made meanwhile
+            await js.add_stream(
+                name=MQTT_STORE,
+                subjects=[STORE_PREFIX + ">"],
+                retention=nats.js.api.RetentionPolicy.INTEREST,
+                storage=nats.js.api.StorageType.FILE,
+                num_replicas=config.replicas,
+            )
+    for p in range(config.partitions):
+        cfg = nats.js.api.ConsumerConfig(
+            durable_name=durable(p),
+            filter_subject=store_filter(p),
+            ack_policy=nats.js.api.AckPolicy.EXPLICIT,
+            deliver_policy=nats.js.api.DeliverPolicy.ALL,
+            ack_wait=config.ack_wait,
+            max_ack_pending=20_000,
+        )
+        await js.add_consumer(MQTT_STORE, cfg)
+
+
+class NatsIntake:
+    def __init__(
+        self,
+        config: NatsConfig,
+        gateway: Gateway,
+        *,
+        on_partitions: Callable[[frozenset[int]], Awaitable[None]],
+        metrics: Metrics,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.on_partitions = on_partitions
+        self.metrics = metrics
+        self._monotonic = monotonic
+        self.lock = asyncio.Lock()
+        """Held while a batch is handled, and while the partitions change."""
+        self._nc: NatsClient | None = None
+        self._leases: Leases | None = None
+        self._active: set[int] = set()
+        self._fetchers: dict[int, asyncio.Task[None]] = {}
+        self._stop = asyncio.Event()
+        self._dirty = asyncio.Event()
+        """Set by a lease round whose outcome differs from the partitions taken."""
+        self._to_release: frozenset[int] = frozenset()
+        self.changed_at: float | None = None
+        """monotonic time of the last change of the partitions owned (for tests)."""
+        metrics.describe(M_HANDOVERS, "counter", "Partitions gained or lost by this worker")
+        metrics.gauge(
+            M_OWNED, lambda: {(): float(len(self._active))}, "Partitions this worker owns"
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    @property
+    def partitions(self) -> frozenset[int]:
+        return frozenset(self._active)
+
+    async def run(self) -> None:
+        """Connect, take part in the ownership of partitions, take in their messages
+        until ``stop()``; then release the leases (after saving, via on_partitions)."""
+        cfg = self.config
+        nc = await nats.connect(
+            servers=cfg.servers,
+            name=cfg.worker_id,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
+        )
+        self._nc = nc
+        js = nc.jetstream(timeout=5.0)
+        try:
+            await self._retry(lambda: ensure_consumers(js, cfg), "consumers")
+            leases = Leases(
+                js, cfg.worker_id, cfg.partitions, lease_s=cfg.lease_s, replicas=cfg.replicas
+            )
+            self._leases = leases
+            await self._retry(leases.open, "lease bucket")
+            log.info("worker joined", extra={"worker": cfg.worker_id, "servers": cfg.servers})
+            applier = asyncio.create_task(self._apply(js, leases), name="partitions")
+            try:
+                while not self._stop.is_set():
+                    try:
+                        self._to_release = (await leases.round()).to_release
+                    except Exception as exc:  # the engine is away: leases lapse by deadline
+                        log.warning("lease round failed", extra={"error": repr(exc)})
+                        leases.drop_expired()
+                    if self._wanted(leases) != self._active or self._to_release:
+                        self._dirty.set()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), cfg.lease_s / 3)
+            finally:
+                applier.cancel()
+                await asyncio.gather(applier, return_exceptions=True)
+            await self._change(set(), leases, release=leases.mine())
+            await leases.leave()
+        finally:
+            for task in self._fetchers.values():
+                task.cancel()
+            await asyncio.gather(*self._fetchers.values(), return_exceptions=True)
+            self._fetchers.clear()
+            await nc.close()
+            self._nc = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _retry(self, call: Callable[[], Awaitable[None]], what: str) -> None:
+        attempt = 0
+        while True:
+            try:
+                await call()
+                return
+            except Exception as exc:
+                attempt += 1
+                log.warning("engine not ready", extra={"what": what, "error": repr(exc)})
+                await asyncio.sleep(min(2.0, 0.2 * attempt))
+
+    def _wanted(self, leases: Leases) -> set[int]:
+        """The partitions to take batches of: the leases held, less those to hand over."""
+        return {p for p in leases.held if p not in self._to_release and leases.valid(p)}
+
+    async def _apply(self, js: JetStreamContext, leases: Leases) -> None:
+        """Apply the lease rounds' outcome, one change at a time, in its own task: a
+        change waits for the batch under way and rebuilds the detectors, and the
+        leases must go on being renewed meanwhile."""
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            release = self._to_release & leases.mine()
+            await self._change(self._wanted(leases), leases, release=release)
+            for p in sorted(self._active - self._fetchers.keys()):
+                self._fetchers[p] = asyncio.create_task(self._fetch(js, p), name=f"partition-{p}")
+
+    async def _change(self, wanted: set[int], leases: Leases, *, release: frozenset[int]) -> None:
+        if wanted == self._active and not release:
+            return
+        before = set(self._active)
+        self._active = set(wanted)  # fetchers of the others stop taking batches
+        async with self.lock:  # no batch under way from here
+            await self.on_partitions(frozenset(wanted))
+        for p in release:
+            await leases.release(p)
+        for p in before - wanted:
+            task = self._fetchers.pop(p, None)
+            if task is not None:
+                task.cancel()
+        self.changed_at = self._monotonic()
+        self.metrics.inc(M_HANDOVERS, len(before ^ wanted))
+        log.info(
+            "worker partitions",
+            extra={"worker": self.config.worker_id, "partitions": sorted(wanted)},
+        )
+
+    async def _fetch(self, js: JetStreamContext, p: int) -> None:
+        cfg = self.config
+        sub = None
+        while p in self._active:
+            try:
+                if sub is None:
+                    sub = await js.pull_subscribe_bind(durable=durable(p), stream=MQTT_STORE)
+                msgs = await sub.fetch(cfg.batch_max, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a leader election, a reconnect
+                log.warning("fetch failed", extra={"partition": p, "error": repr(exc)})
+                await asyncio.sleep(0.5)
+                continue
+            await self._handle(p, msgs)
+
+    async def _handle(self, p: int, msgs: list[Msg]) -> None:
+        if not await self._handle_fenced(p, msgs):
+            for m in msgs:  # not ours any more: to the next owner at once
+                with contextlib.suppress(Exception):
+                    await m.nak()
+            await asyncio.sleep(0.2)  # until the lease round drops the partition
+
+    async def _handle_fenced(self, p: int, msgs: list[Msg]) -> bool:
+        leases = self._leases
+        assert leases is not None
+        async with self.lock:
+            if p not in self._active or not await leases.fenced(p):
+                return False
+            batch = [
+                Incoming(
+                    topic_of(m.subject),
+                    m.data,
+                    0,
+                    1,
+                    False,
+                    m.metadata.timestamp.timestamp() if m.metadata.timestamp else time.time(),
+                    0,
+                )
+                for m in msgs
+            ]
+            await self.gateway.handle(batch)
+            for m in msgs:
+                with contextlib.suppress(Exception):  # a lost ack: redelivered, de-duplicated
+                    await m.ack()
+            self.metrics.inc("eldercare_messages_processed_total", len(msgs))
+            return True
