@@ -447,6 +447,7 @@ class Gateway:
         """The urgent session follows the registry: at once after a change through
         this process, else every ``registry_refresh`` seconds (at most 10)."""
         registry = self._registry
+        synced = registry.reloads  # _on_connect subscribed to what this load holds
         while True:
             await registry.wait_changed(min(self._config.registry_refresh, 10.0))
             try:
@@ -456,8 +457,11 @@ class Gateway:
                     "registry reload for the urgent session failed", extra={"error": repr(exc)}
                 )
                 continue
+            if registry.reloads == synced:
+                continue  # the same devices: nothing to subscribe to or drop
             client = self._client
             if client is not None and not self._disconnected.is_set() and self._ever_connected:
+                synced = registry.reloads
                 self._sync_urgent(client)
 
     def _source_option(self, sub: Subscription) -> tuple[str, Any]:
