@@ -444,8 +444,10 @@ class Gateway:
             )
 
     async def _urgent_loop(self) -> None:
-        """The urgent session follows the registry: at once after a change through
-        this process, else every ``registry_refresh`` seconds (at most 10)."""
+        """The urgent session follows the registry's reloads: at once after a change
+        through this process, else when a lookup missed and reloaded it (a device
+        provisioned by another process), checked every ``registry_refresh`` seconds
+        (at most 10)."""
         registry = self._registry
         synced = registry.reloads  # _on_connect subscribed to what this load holds
         while True:
