@@ -1,9 +1,11 @@
 """A worker's intake from NATS JetStream (README "Scale-out").
 
-Devices publish MQTT 3.1.1 at QoS 1 to the NATS MQTT listener; an account
-mapping (``gateway.partitions.subject_mappings``) puts each home's subjects in
-one of ``partitions`` partitions, and the listener keeps each message in its
-replicated store ``$MQTT_msgs`` before the PUBACK. Each partition has a durable
+Devices publish MQTT 3.1.1 at QoS 1 to the NATS MQTT listener, which keeps
+each message in its replicated store ``$MQTT_msgs`` before the PUBACK; the
+store's subject transform (``gateway.partitions.store_transform``, set here)
+keeps each home's messages under one of ``partitions`` partitions (the account
+mapping ``subject_mappings`` alone missed the messages that came in the same
+read as their CONNECT, see ``store_transform``). Each partition has a durable
 pull consumer on that store (``eldercare-p<n>``, made here if missing; it
 exists whether or not a worker runs, so messages wait for the next owner).
 
@@ -40,8 +42,9 @@ from nats.js.client import JetStreamContext
 
 from eldercare.metrics import Metrics
 from gateway.intake import Gateway, Incoming
+from gateway.nats_connect import connect_options
 from gateway.nats_leases import Leases
-from gateway.partitions import MQTT_STORE, STORE_PREFIX, store_filter, topic_of
+from gateway.partitions import MQTT_STORE, STORE_PREFIX, store_filter, store_transform, topic_of
 
 log = logging.getLogger("eldercare.gateway.nats")
 
@@ -71,24 +74,58 @@ def durable(partition: int) -> str:
     return f"eldercare-p{partition}"
 
 
-async def ensure_consumers(js: JetStreamContext, config: NatsConfig) -> None:
-    """One durable pull consumer per partition on the MQTT store (idempotent).
+class EngineSetupError(Exception):
+    """The engine's store is set up in a way this worker cannot use: said and
+    not retried (another worker's partition count, a server too old)."""
+
+
+async def ensure_store(js: JetStreamContext, config: NatsConfig) -> None:
+    """The MQTT store, with its partitioning transform (``store_transform``).
 
     The MQTT listener makes its store at the first MQTT connection; messages
     with no consumer's interest are not kept, so a worker that starts first makes
-    the store itself, as the listener would (an existing one is left alone).
+    the store itself, as the listener would, and one that finds it without the
+    transform adds it (a store partitioned in another count is refused).
     """
+    src, dest = store_transform(config.partitions)
+    want = nats.js.api.SubjectTransform(src=src, dest=dest)
     try:
-        await js.stream_info(MQTT_STORE)
+        info = await js.stream_info(MQTT_STORE)
     except nats.js.errors.NotFoundError:
-        with contextlib.suppress(nats.js.errors.BadRequestError):  # made meanwhile
-            await js.add_stream(
+        try:
+            info = await js.add_stream(
                 name=MQTT_STORE,
                 subjects=[STORE_PREFIX + ">"],
                 retention=nats.js.api.RetentionPolicy.INTEREST,
                 storage=nats.js.api.StorageType.FILE,
                 num_replicas=config.replicas,
+                subject_transform=want,
             )
+        except nats.js.errors.BadRequestError:  # made meanwhile
+            info = await js.stream_info(MQTT_STORE)
+    have = info.config.subject_transform
+    if have is None:
+        cfg = info.config
+        cfg.subject_transform = want
+        info = await js.update_stream(cfg)
+        have = info.config.subject_transform
+        if have is None:
+            raise EngineSetupError(
+                f"the engine did not keep the subject transform of {MQTT_STORE}:"
+                " scale-out needs NATS Server 2.10 or newer"
+            )
+    if (have.src, have.dest) != (src, dest):
+        raise EngineSetupError(
+            f"{MQTT_STORE} is partitioned by {have.src!r} -> {have.dest!r}; this worker"
+            f" (ELDERCARE_ENGINE_PARTITIONS={config.partitions}) would use {dest!r}:"
+            " every worker must have the same partition count"
+        )
+
+
+async def ensure_consumers(js: JetStreamContext, config: NatsConfig) -> None:
+    """The store (``ensure_store``) and one durable pull consumer per partition on
+    it (idempotent)."""
+    await ensure_store(js, config)
     for p in range(config.partitions):
         cfg = nats.js.api.ConsumerConfig(
             durable_name=durable(p),
@@ -146,7 +183,7 @@ class NatsIntake:
         until ``stop()``; then release the leases (after saving, via on_partitions)."""
         cfg = self.config
         nc = await nats.connect(
-            servers=cfg.servers,
+            **connect_options(cfg.servers),
             name=cfg.worker_id,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
@@ -196,6 +233,8 @@ class NatsIntake:
             try:
                 await call()
                 return
+            except EngineSetupError:
+                raise
             except Exception as exc:
                 attempt += 1
                 log.warning("engine not ready", extra={"what": what, "error": repr(exc)})

@@ -24,6 +24,7 @@ from nats.aio.msg import Msg
 
 from alerts.events import AlertBus
 from eldercare.store.base import NotFound, Store
+from gateway.nats_connect import connect_options
 
 log = logging.getLogger("eldercare.gateway.relay")
 
@@ -33,7 +34,7 @@ WAKE_SUBJECT = "eldercare.escalation.wake"
 
 async def connect(servers: list[str], name: str) -> NatsClient:
     return await nats.connect(
-        servers=servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5
+        **connect_options(servers), name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5
     )
 
 

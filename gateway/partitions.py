@@ -47,6 +47,26 @@ def subject_mappings(partitions: int) -> dict[str, str]:
     }
 
 
+def store_transform(partitions: int) -> tuple[str, str]:
+    """The MQTT store's own subject transform (source, destination): every device
+    message kept in ``$MQTT_msgs`` under its partition's subject.
+
+    The account mapping is not enough: the NATS MQTT listener (2.15.1) applies it
+    only from the second read of a connection, so a message that came in the same
+    TCP read as its CONNECT (a device sending what it queued right after
+    connecting) was kept under its unmapped subject, where no partition's consumer
+    had interest, and dropped after its PUBACK. The stream's transform applies to
+    every message it stores, mapped or not (an already mapped subject does not
+    match its source). Channels other than event and status land in the
+    partitions too, and the decoder dead-letters them with their reason."""
+    part = "{{partition(" + str(partitions) + ",1)}}"
+    return (
+        f"{STORE_PREFIX}eldercare.v1.*.*.*",
+        f"{STORE_PREFIX}{SUBJECT_PREFIX}.{part}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}"
+        ".{{wildcard(3)}}",
+    )
+
+
 def store_filter(partition: int) -> str:
     """The subjects of one partition in the MQTT store (a durable consumer's filter)."""
     return f"{STORE_PREFIX}{SUBJECT_PREFIX}.{partition}.>"

@@ -35,6 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare.domain import Device, DeviceKind, Home, Resident
 from eldercare.store import open_store
+from gateway.nats_connect import connect_options
 from gateway.nats_intake import NatsConfig, ensure_consumers
 from gateway.nats_leases import BUCKET
 from gateway.partitions import MQTT_STORE, partition_of
@@ -57,13 +58,14 @@ ADMIN_PASSWORD = "scale-out-admin-pw-1"
 
 LOSING = pytest.mark.skipif(
     os.environ.get("ELDERCARE_SCALE_TESTS") != "1",
-    reason="engine mode lost readings in 3 of 16 runs of these two tests (some partitions"
-    " unstored 90 s after a kill; 11,997 of 12,000 with 3 workers), cause not found:"
-    " issue 14 open; ELDERCARE_SCALE_TESTS=1 runs them (they print the short homes,"
-    " partitions, dead letters and consumers' pending counts)",
+    reason="kept out of the test command until they pass many runs in a row: the loss"
+    " they showed (a reading sent in the same read as its CONNECT, dropped by NATS"
+    " after its PUBACK) is fixed and tested in test_nats_store.py, and two test flakes"
+    " (credentials on reconnect, an unclosed socket) are fixed, after 1 clean run;"
+    " issue 14 open; ELDERCARE_SCALE_TESTS=1 runs them",
 )
-"""Skipped in the test command until the loss is found: a flaky test there would
-stop every landing, and an xfail would hide a reading lost."""
+"""Skipped in the test command until they have passed repeatedly: a flaky test
+there would stop every landing, and an xfail would hide a reading lost."""
 
 
 def _family(i: int) -> str:
@@ -177,14 +179,22 @@ class Publisher:
                 break
             attempt += 1
             assert attempt < 6, f"{len(late)} messages never PUBACKed"
-            client.loop_stop()
-            client.disconnect()
+            _close(client)
             client = self._client(f"load-{attempt + 1}")
             self.republished += len(late)
             pending = [(client.publish(t, p, qos=1), (t, p)) for _, (t, p) in late]
-        client.loop_stop()
-        client.disconnect()
+        _close(client)
         self.done.set()
+
+
+def _close(client: mqtt.Client) -> None:
+    """Disconnect, stop the network thread, and close the socket it may have left
+    open (an open one is a ResourceWarning, an error under pytest, when collected)."""
+    client.disconnect()
+    client.loop_stop()
+    sock = client.socket()
+    if sock is not None:
+        sock.close()
 
 
 def _acked(info: mqtt.MQTTMessageInfo) -> bool:
@@ -250,7 +260,7 @@ async def test_worker_and_stream_leader_killed_under_load(
         for w in ("w1", "w2", "w3"):
             procs[w] = _spawn(["worker"], {**env, "ELDERCARE_WORKER_ID": w}, tmp_path / f"{w}.log")
 
-        nc = await nats.connect(servers=nats_cluster.servers, max_reconnect_attempts=-1)
+        nc = await nats.connect(**connect_options(nats_cluster.servers), max_reconnect_attempts=-1)
         js = nc.jetstream(timeout=3.0)
         api = f"http://127.0.0.1:{api_port}"
         events: list[tuple[float, dict[str, Any]]] = []
@@ -358,8 +368,12 @@ async def test_worker_and_stream_leader_killed_under_load(
             raised = {d["home_id"] for _, d in events if d["change"] == "raised"}
             assert raised >= {f"h{i}" for i in range(SOS_HOMES)}, raised
             assert handover_s < HANDOVER_BOUND_S
-            survivors = {w for w, _ in (await _leases(js)).values()}
-            assert survivors == {"w2", "w3"}
+
+            async def survivors() -> set[str] | None:  # {} while the cluster elects
+                owners = {w for w, _ in (await _leases(js)).values()}
+                return owners or None
+
+            assert await eventually(survivors, timeout=30, interval=0.2) == {"w2", "w3"}
         finally:
             if stream is not None:
                 stream.cancel()
@@ -369,7 +383,7 @@ async def test_worker_and_stream_leader_killed_under_load(
 
 async def _consumers(cluster: NatsCluster) -> dict[str, tuple[int, int, int]]:
     """durable -> (pending, delivered unacked, redelivered): where missing readings are."""
-    nc = await nats.connect(servers=cluster.servers)
+    nc = await nats.connect(**connect_options(cluster.servers))
     try:
         out = {}
         for info in await nc.jetstream().consumers_info(MQTT_STORE):
@@ -445,7 +459,7 @@ async def _drain_runs(
         ELDERCARE_TWILIO_BASE_URL=twilio.base_url,
     )
     # The partitions' consumers, before any message: as the first worker makes them.
-    nc = await nats.connect(servers=nats_cluster.servers, max_reconnect_attempts=-1)
+    nc = await nats.connect(**connect_options(nats_cluster.servers), max_reconnect_attempts=-1)
     try:
         config = NatsConfig(
             servers=nats_cluster.servers, worker_id="test", partitions=nats_cluster.partitions
@@ -585,8 +599,7 @@ async def _probe_sos(
             sse.append(a)
             sms.append(b)
     finally:
-        client.loop_stop()
-        client.disconnect()
+        _close(client)
         stream.cancel()
         await asyncio.gather(stream, return_exceptions=True)
     return sse, sms
