@@ -180,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
         " production unit's Nice=, -5; 0 measures everything at normal priority)",
     )
     p.add_argument(
+        "--workers",
+        type=_counts,
+        default=None,
+        metavar="1,2,3",
+        help="instead of the one-process bench: serve --workers N on a NATS node for each"
+        " count, in one run (backlog drain, alert latency, CPU of serve and its workers)",
+    )
+    p.add_argument(
         "--json",
         default=None,
         metavar="FILE",
@@ -266,6 +274,17 @@ def main(argv: list[str] | None = None) -> int:
     raise AssertionError(args.command)
 
 
+def _counts(text: str) -> tuple[int, ...]:
+    """``1,2,3`` -> (1, 2, 3): the worker counts of ``eldercare bench --workers``."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: worker counts separated by commas, e.g. 1,2,3"
+        ) from None
+    return counts
+
+
 def _bench(args: argparse.Namespace) -> int:
     import dataclasses
     import time
@@ -288,6 +307,7 @@ def _bench(args: argparse.Namespace) -> int:
             "load",
             "nice",
             "urgent_session",
+            "workers",
         )
         if getattr(args, k) is not None
     }

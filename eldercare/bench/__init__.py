@@ -73,10 +73,24 @@ class BenchConfig:
     nice: int | None = None
     """The nice value of the bench and all it starts but the burners (None: the
     production unit's ``Nice=``, ``eldercare/bench/priority.py``)."""
+    workers: tuple[int, ...] = ()
+    """Worker counts of the scale-out run (``eldercare/bench/workers.py``), measured
+    instead of (a)-(d); empty: the one-process bench."""
 
     def check(self) -> None:
         """Every probe of every run presses an SOS in a home of its own (an alert
         still open would be repeated, not raised)."""
+        if self.workers:
+            if any(n < 1 or n > 16 for n in self.workers):
+                raise ValueError("--workers takes counts from 1 to 16, e.g. 1,2,3")
+            if self.load or self.runs != 1:
+                raise ValueError("--workers measures one unloaded run per count")
+            if self.probes * len(self.workers) > self.homes:
+                raise ValueError(
+                    f"{len(self.workers)} counts of {self.probes} probes need"
+                    f" {self.probes * len(self.workers)} homes; --homes is {self.homes}"
+                )
+            return
         sets = self.runs * (2 if self.load else 1)
         if self.runs < 1 or self.load < 0:
             raise ValueError("--runs must be at least 1 and --load at least 0")
@@ -263,6 +277,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             f" running at {nice}",
             file=sys.stderr,
         )
+    if cfg.workers:
+        return _run_workers(cfg, nice)
     with bench_servers("eldercare-bench-") as (broker, db_url, work):
         t0 = time.perf_counter()
         asyncio.run(provision(db_url, cfg.homes, cfg.prefix))
@@ -308,6 +324,43 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             for name, loaded in (("unloaded", False), ("loaded", True))
             if any(bool(d["cpu_burners"]) == loaded for d in summaries)
         },
+    }
+
+
+def _run_workers(cfg: BenchConfig, nice: int) -> dict[str, Any]:
+    from eldercare.bench import workers
+
+    with bench_servers("eldercare-bench-workers-") as (_broker, db_url, work):
+        t0 = time.perf_counter()
+        asyncio.run(provision(db_url, cfg.homes, cfg.prefix))
+        provision_s = time.perf_counter() - t0
+        results = asyncio.run(
+            workers.measure_workers(
+                counts=list(cfg.workers),
+                db_url=db_url,
+                work=work,
+                homes=cfg.homes,
+                messages=cfg.messages,
+                seconds=cfg.seconds,
+                warmup=cfg.warmup,
+                probes=min(cfg.probes, cfg.homes),
+                prefix=cfg.prefix,
+            )
+        )
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count()},
+        "config": {
+            "homes": cfg.homes,
+            "messages": cfg.messages,
+            "seconds": cfg.seconds,
+            "probes": cfg.probes,
+            "warmup_s": cfg.warmup,
+            "nice": nice,
+            "engine": f"NATS, one node, {workers.PARTITIONS} partitions, MQTT 3.1.1",
+        },
+        "provision_s": round(provision_s, 1),
+        "workers": workers.summary(results),
     }
 
 
@@ -359,6 +412,10 @@ def _run_line(lat: dict[str, Any]) -> str:
 
 
 def table(result: dict[str, Any]) -> str:
+    if "workers" in result:
+        from eldercare.bench import workers
+
+        return workers.table(result["workers"])
     tp, lat = result["throughput"], result["latency"]
     sub = tp["mosquitto_sub_msgs_per_s"]
     share = tp["pipeline_over_mosquitto_sub"]

@@ -107,6 +107,31 @@ def _rss_mb(pid: int) -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants alive now (``serve --workers``: the workers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except OSError:
+            continue  # it ended meanwhile
+    return out
+
+
+def _sum(read: Any, pid: int, tree: bool) -> float:
+    if not tree:
+        return float(read(pid))
+    total = 0.0
+    for p in _tree(pid):
+        with contextlib.suppress(OSError):
+            total += read(p)
+    return total
+
+
 PROCESSED = "eldercare_messages_processed_total"
 
 
@@ -165,13 +190,22 @@ async def measure(
     warmup: float,
     first_probe: int = 0,
     burners: int = 0,
+    tree: bool = False,
 ) -> Latency:
     """``sms_requests``: a callable returning {phone: perf_counter time} of SMS requests
     received by a Twilio-compatible server (None: not measured). The probes press
     the SOS of homes ``first_probe`` to ``first_probe + probes - 1`` (each alert is
     raised once: a later run takes other homes). ``burners``: CPU-burning processes
     beside the service from the warm-up to the end (the machine busy with something
-    else). Run it under ``no_gc()``."""
+    else). ``tree``: CPU and RSS of ``pid`` and its descendants together (serve and
+    its workers). Run it under ``no_gc()``."""
+
+    def cpu() -> float:
+        return _sum(_cpu_seconds, pid, tree)
+
+    def rss() -> float:
+        return _sum(_rss_mb, pid, tree)
+
     result = Latency(homes, seconds, probes, burners=burners)
     result.settle_s = await settle(api)
     seen: dict[str, float] = {}
@@ -190,10 +224,10 @@ async def measure(
         name="bench-load",
         daemon=True,
     )
-    idle0, i0 = _cpu_seconds(pid), time.perf_counter()
+    idle0, i0 = cpu(), time.perf_counter()
     await asyncio.sleep(2.0)
-    result.idle_cpu_percent = 100 * (_cpu_seconds(pid) - idle0) / (time.perf_counter() - i0)
-    result.idle_rss_mb = _rss_mb(pid)
+    result.idle_cpu_percent = 100 * (cpu() - idle0) / (time.perf_counter() - i0)
+    result.idle_rss_mb = rss()
     burning = [start_burner() for _ in range(burners)]
     loader.start()
     if not await asyncio.to_thread(load_ready.wait, 60):
@@ -207,7 +241,7 @@ async def measure(
         # Let the load reach its pace and the service its steady state: its first
         # seconds under load create every resident's detector state.
         await asyncio.sleep(warmup)
-        cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
+        cpu0, t0 = cpu(), time.perf_counter()
         gap = max(0.2, (seconds * 0.6) / max(probes, 1))
         for k in range(first_probe, first_probe + probes):
             home = f"{prefix}{k}"
@@ -225,8 +259,8 @@ async def measure(
             await asyncio.sleep(0.05)
     finally:
         stop_load.set()
-        cpu1, t1 = _cpu_seconds(pid), time.perf_counter()
-        result.rss_mb = _rss_mb(pid)
+        cpu1, t1 = cpu(), time.perf_counter()
+        result.rss_mb = rss()
         for burner in burning:
             burner.kill()
             burner.wait()

@@ -90,3 +90,46 @@ def test_bench_refuses_runs_that_would_press_an_sos_twice_in_a_home() -> None:
     )
     assert done.returncode == 2
     assert "need 20 homes" in done.stderr and "--homes is 10" in done.stderr
+
+
+def test_short_bench_with_1_and_2_workers_measures_each(tmp_path: Path) -> None:
+    """``--workers 1,2``: serve --workers 1, then 2, on one NATS node in one run; each
+    drained its whole backlog, saw every SOS on the screen and as an SMS request, and
+    its CPU is serve's and its workers' together (more processes, more memory)."""
+    out = tmp_path / "bench.json"
+    before = _work_folders()
+    done = subprocess.run(
+        [*BENCH, "--short", "--workers", "1,2", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    doc = json.loads(out.read_text())
+    rows = doc["workers"]
+    assert [d["workers"] for d in rows] == [1, 2]
+    for d in rows:
+        assert d["backlog"] == doc["config"]["messages"]
+        assert d["drain_msgs_per_s"] > 0
+        assert d["publish_to_sse_ms"]["seen"] == d["probes"] > 0
+        assert d["publish_to_sms_request_ms"]["seen"] == d["probes"]
+        assert d["background_msgs_per_s"] > 0
+        assert d["publish_to_sse_ms"]["max"] >= d["publish_to_sse_ms"]["p50"] > 0
+    # serve and one worker, then serve and two: the second holds one process more
+    assert rows[1]["service_rss_mb"] > rows[0]["service_rss_mb"] > 0
+    for d in rows:
+        assert f"\n{d['workers']}  " in done.stdout
+    assert _work_folders() - before == set()
+
+
+def test_bench_refuses_worker_counts_it_cannot_measure() -> None:
+    for counts, said in (("0,2", "from 1 to 16"), ("1,x", "separated by commas")):
+        done = subprocess.run(
+            [*BENCH, "--short", "--workers", counts],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2 and said in done.stderr, done.stderr

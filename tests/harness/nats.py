@@ -12,11 +12,9 @@ neither: the test fails, nothing is skipped silently.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,20 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from eldercare.localservers import free_port
+from eldercare.localservers import free_port, nats_binary
 from gateway.partitions import subject_mappings
 
 USER, PASSWORD = "eldercare", "eldercare-test"
 PARTITIONS = 8
-
-
-def nats_binary() -> str | None:
-    here = Path(sys.executable).parent / "nats-server"
-    if here.exists():
-        return str(here)
-    return shutil.which("nats-server") or (
-        "/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None
-    )
 
 
 @dataclass

@@ -603,3 +603,150 @@ async def _probe_sos(
         stream.cancel()
         await asyncio.gather(stream, return_exceptions=True)
     return sse, sms
+
+
+def _night_zone(now: datetime) -> str:
+    """An ``Etc/GMT`` zone where ``now`` is about 02:00, inside the default
+    bed-exit night window (22:00-06:00) with hours to spare on either side."""
+    offset = (2 - now.hour) % 24
+    if offset > 14:
+        offset -= 24
+    # POSIX sign: Etc/GMT-9 is UTC+9.
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+@LOSING
+async def test_bed_exit_raised_once_at_its_time_across_a_worker_kill(
+    nats_cluster: NatsCluster,
+    pg_url: str,
+    tmp_path: Path,
+    procs: dict[str, subprocess.Popen[bytes]],
+) -> None:
+    """A resident gets out of bed at night in a home of w1's; w1 commits the
+    readings and is killed with SIGKILL before the wait ends. The worker that takes
+    the partition over rebuilds the bed's state from the store and raises
+    ``bed_exit_not_returned`` once, at exit + the home's wait (1 min here), while
+    other homes' vitals keep coming."""
+    now = datetime.now(UTC)
+    zone = _night_zone(now)
+    homes = [f"b{i}" for i in range(16)]
+    store = await open_store(pg_url)
+    try:
+        await store.migrate()
+        for h in homes:
+            await store.create_home(Home(h, h, "", zone, rules={"bed_exit_min": 1}))
+            await store.create_resident(Resident(f"{h}-r", h, f"Resident {h}"))
+            await store.create_device(Device(f"{h}-bed", h, DeviceKind.BED_BAND, f"{h}-r"))
+    finally:
+        await store.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
+    env.update(
+        ELDERCARE_DATABASE_URL=pg_url,
+        ELDERCARE_ENGINE_URL=nats_cluster.engine_url,
+        ELDERCARE_ENGINE_PARTITIONS=str(nats_cluster.partitions),
+        ELDERCARE_ENGINE_LEASE=str(LEASE_S),
+        ELDERCARE_ENGINE_ACK_WAIT=str(ACK_WAIT_S),
+        ELDERCARE_ENGINE_REPLICAS="3",
+        ELDERCARE_LOG_FORMAT="json",
+        ELDERCARE_SPOOL_PATH=str(tmp_path / "spool.db"),
+    )
+    for w in ("w1", "w2"):
+        procs[w] = _spawn(["worker"], {**env, "ELDERCARE_WORKER_ID": w}, tmp_path / f"{w}.log")
+    nc = await nats.connect(**connect_options(nats_cluster.servers), max_reconnect_attempts=-1)
+    js = nc.jetstream(timeout=3.0)
+    try:
+
+        async def both_own() -> dict[int, tuple[str, int]] | None:
+            held = await _leases(js)
+            owners = {w for w, _ in held.values()}
+            return held if len(held) == nats_cluster.partitions and owners == {"w1", "w2"} else None
+
+        held = await eventually(both_own, timeout=60, interval=0.2)
+        mine = [h for h in homes if held[partition_of(h, nats_cluster.partitions)][0] == "w1"]
+        assert mine, f"no home of {homes} in w1's partitions {held}"
+        home, others = mine[0], [h for h in homes if h != mine[0]]
+        node = next(iter(nats_cluster.nodes.values()))
+        t0 = datetime.now(UTC).replace(microsecond=0)
+        load = [
+            (
+                f"eldercare/v1/{h}/{h}-bed/event",
+                json.dumps(
+                    {
+                        "ts": (t0 + timedelta(seconds=r)).isoformat(),
+                        "seq": r,
+                        "hr": 64,
+                        "rr": 14,
+                        "in_bed": True,
+                    }
+                ).encode(),
+            )
+            for r in range(40)
+            for h in others
+        ]
+        background = asyncio.create_task(
+            asyncio.to_thread(Publisher(node.mqtt_port).run, load, 40.0)
+        )
+        client = Publisher(node.mqtt_port)._client("bed-exit")
+        try:
+            exit_at = datetime.now(UTC).replace(microsecond=0)
+            for seq, (ts, in_bed) in enumerate(
+                [(exit_at - timedelta(seconds=2), True), (exit_at, False)]
+            ):
+                body = {"ts": ts.isoformat(), "seq": seq, "hr": 66, "rr": 15, "in_bed": in_bed}
+                info = client.publish(
+                    f"eldercare/v1/{home}/{home}-bed/event", json.dumps(body), qos=1
+                )
+                await asyncio.to_thread(info.wait_for_publish, 10)
+        finally:
+            _close(client)
+
+        async def committed() -> bool | None:
+            return True if await _count(pg_url, home) == 2 else None
+
+        await eventually(committed, timeout=20, interval=0.1)
+        procs["w1"].send_signal(signal.SIGKILL)
+        killed_at = datetime.now(UTC)
+        due = exit_at + timedelta(minutes=1)
+        assert killed_at < due - timedelta(seconds=20), "w1 was killed too late to test"
+
+        async def taken_over() -> bool | None:
+            held = await _leases(js)
+            return True if held and {w for w, _ in held.values()} == {"w2"} else None
+
+        await eventually(taken_over, timeout=30, interval=0.2)
+
+        async def raised() -> list[tuple[Any, ...]] | None:
+            async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+                cur = await conn.execute(
+                    "SELECT raised_at, count, message FROM alerts"
+                    " WHERE home_id = %s AND kind = 'bed_exit_not_returned'",
+                    (home,),
+                )
+                rows = await cur.fetchall()
+            return rows or None
+
+        rows = await eventually(raised, timeout=90, interval=0.2)
+        seen_at = datetime.now(UTC)
+        await background
+        await asyncio.sleep(3 * LEASE_S)  # time for a second one, if one were coming
+        again = await raised()
+        assert again is not None and len(again) == 1, again
+        raised_at, count, message = again[0]
+        assert raised_at == due, (raised_at, due)
+        assert count == 1
+        assert "not back after 1 min" in message, message
+        assert seen_at >= due, f"raised {seen_at} before its time {due}"
+        assert seen_at - due < timedelta(seconds=15), f"raised {seen_at - due} late"
+        print(
+            "\nbed exit across a kill -9 of its worker: raised"
+            f" {(seen_at - due).total_seconds():.1f} s after its time"
+            f" ({rows[0][0]:%H:%M:%S} UTC, home time zone {zone})"
+        )
+        with psycopg.connect(pg_url) as conn:
+            dup = conn.execute(
+                "SELECT home_id, kind, count(*) FROM alerts GROUP BY home_id, kind"
+                " HAVING count(*) > 1"
+            ).fetchall()
+        assert dup == []
+    finally:
+        await nc.close()
