@@ -49,12 +49,6 @@ from gateway.urgent_session import SeenMessages
 
 log = logging.getLogger("eldercare.service")
 
-ENGINE_NOT_READY = (
-    "engine mode (ELDERCARE_ENGINE_URL) is not for production yet: the loss of a reading"
-    " sent in the same read as its CONNECT is fixed (the store's subject transform), but"
-    ' the scale-out tests have not yet passed enough runs in a row (README "Scale-out")'
-)
-
 FAST_LANE: dict[str, tuple[bytes, ...]] = {
     DeviceKind.SOS_BUTTON.value: (b'"action"',),
     DeviceKind.FALL_RADAR.value: (b'"detected"', b'"suspected"', b'"floor"'),
@@ -184,8 +178,6 @@ class Service:
             self.escalation.standby = self.standby
             await self.standby.refresh()
         self.detectors: DetectorRuntime | None = None
-        if s.engine_url is not None:
-            log.warning(ENGINE_NOT_READY)
         if s.engine_url is None:  # else intake and detection are the workers' (worker.py)
             self.detectors = DetectorRuntime(
                 self._store, default_timezone=s.timezone, follow_events=s.clock == "event"

@@ -25,7 +25,7 @@ from alerts.service import AlertService
 from alerts.sms_routing import attach_store, build_channels
 from alerts.twilio_channels import close_channels
 from detectors.runtime import DetectorRuntime, Scope
-from eldercare.app import ENGINE_NOT_READY, build_alerting, gateway_config
+from eldercare.app import build_alerting, gateway_config
 from eldercare.clock import Clock, make_clock
 from eldercare.domain import Reading, StatusChange
 from eldercare.metrics import Metrics
@@ -37,6 +37,7 @@ from eldercare.store.base import Store, StoreError, StoreUnavailable
 from gateway import nats_relay as relay
 from gateway.intake import Gateway
 from gateway.nats_intake import NatsConfig, NatsIntake
+from gateway.nats_sources import SourceBridge
 from gateway.partitions import partition_of
 from gateway.registry_cache import RegistryCache
 
@@ -49,7 +50,6 @@ REGISTRY_REFRESH_S = 30.0
 def nats_config(s: Settings) -> NatsConfig:
     if s.engine_url is None:
         raise SettingsError("eldercare worker needs ELDERCARE_ENGINE_URL (nats://host:port)")
-    log.warning(ENGINE_NOT_READY)
     return NatsConfig(
         servers=[u.strip() for u in s.engine_url.split(",") if u.strip()],
         worker_id=s.worker_id or f"{socket.gethostname().split('.')[0]}-{os.getpid()}",
@@ -111,8 +111,19 @@ class Worker:
             sink=self._sink,
             priority=self._priority,
         )
+        bridge = SourceBridge(
+            self._registry,
+            self._store,
+            self.config.partitions,
+            self.metrics,
+            max_payload=s.dead_letter_max_payload,
+        )
         self.intake = NatsIntake(
-            self.config, gateway, on_partitions=self._rebuild, metrics=self.metrics
+            self.config,
+            gateway,
+            on_partitions=self._rebuild,
+            metrics=self.metrics,
+            bridge=bridge,
         )
         return self
 

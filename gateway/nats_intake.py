@@ -44,12 +44,15 @@ from eldercare.metrics import Metrics
 from gateway.intake import Gateway, Incoming
 from gateway.nats_connect import connect_options
 from gateway.nats_leases import Leases
+from gateway.nats_sources import TOPIC_HEADER, SourceBridge
 from gateway.partitions import MQTT_STORE, STORE_PREFIX, store_filter, store_transform, topic_of
 
 log = logging.getLogger("eldercare.gateway.nats")
 
 M_HANDOVERS = "eldercare_partition_changes_total"
 M_OWNED = "eldercare_partitions_owned"
+BRIDGE_PARTITION = 0
+"""Its holder runs the source bridge (``gateway/nats_sources.py``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +149,14 @@ class NatsIntake:
         *,
         on_partitions: Callable[[frozenset[int]], Awaitable[None]],
         metrics: Metrics,
+        bridge: SourceBridge | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``bridge``: run by this worker while it holds partition 0
+        (``gateway/nats_sources.py``: the off-the-shelf devices)."""
         self.config = config
+        self.bridge = bridge
+        self._bridging: asyncio.Task[None] | None = None
         self.gateway = gateway
         self.on_partitions = on_partitions
         self.metrics = metrics
@@ -156,6 +164,7 @@ class NatsIntake:
         self.lock = asyncio.Lock()
         """Held while a batch is handled, and while the partitions change."""
         self._nc: NatsClient | None = None
+        self._js: JetStreamContext | None = None
         self._leases: Leases | None = None
         self._active: set[int] = set()
         self._fetchers: dict[int, asyncio.Task[None]] = {}
@@ -191,6 +200,7 @@ class NatsIntake:
         )
         self._nc = nc
         js = nc.jetstream(timeout=5.0)
+        self._js = js
         try:
             await self._retry(lambda: ensure_consumers(js, cfg), "consumers")
             leases = Leases(
@@ -217,6 +227,7 @@ class NatsIntake:
             await self._change(set(), leases, release=leases.mine())
             await leases.leave()
         finally:
+            await self._bridge(False)
             for task in self._fetchers.values():
                 task.cancel()
             await asyncio.gather(*self._fetchers.values(), return_exceptions=True)
@@ -261,8 +272,12 @@ class NatsIntake:
             return
         before = set(self._active)
         self._active = set(wanted)  # fetchers of the others stop taking batches
+        if BRIDGE_PARTITION not in wanted:
+            await self._bridge(False)
         async with self.lock:  # no batch under way from here
             await self.on_partitions(frozenset(wanted))
+        if BRIDGE_PARTITION in wanted:
+            await self._bridge(True)
         for p in release:
             await leases.release(p)
         for p in before - wanted:
@@ -275,6 +290,22 @@ class NatsIntake:
             "worker partitions",
             extra={"worker": self.config.worker_id, "partitions": sorted(wanted)},
         )
+
+    async def _bridge(self, on: bool) -> None:
+        """Start or stop the source bridge (with partition 0: one worker runs it)."""
+        bridge, task = self.bridge, self._bridging
+        if bridge is None or on == (task is not None):
+            return
+        if not on:
+            assert task is not None
+            self._bridging = None
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return
+        leases, nc, js = self._leases, self._nc, self._js
+        assert leases is not None and nc is not None and js is not None
+        bridge.may_forward = lambda: leases.valid(BRIDGE_PARTITION)
+        self._bridging = asyncio.create_task(bridge.run(nc, js), name="source-bridge")
 
     async def _fetch(self, js: JetStreamContext, p: int) -> None:
         cfg = self.config
@@ -309,7 +340,7 @@ class NatsIntake:
                 return False
             batch = [
                 Incoming(
-                    topic_of(m.subject),
+                    (m.headers or {}).get(TOPIC_HEADER) or topic_of(m.subject),
                     m.data,
                     0,
                     1,

@@ -56,18 +56,6 @@ AUTH_TOKEN = "local-test-auth-token-0123456789"
 ADMIN_PASSWORD = "scale-out-admin-pw-1"
 
 
-LOSING = pytest.mark.skipif(
-    os.environ.get("ELDERCARE_SCALE_TESTS") != "1",
-    reason="kept out of the test command until they pass many runs in a row: the loss"
-    " they showed (a reading sent in the same read as its CONNECT, dropped by NATS"
-    " after its PUBACK) is fixed and tested in test_nats_store.py, and two test flakes"
-    " (credentials on reconnect, an unclosed socket) are fixed, after 1 clean run;"
-    " issue 14 open; ELDERCARE_SCALE_TESTS=1 runs them",
-)
-"""Skipped in the test command until they have passed repeatedly: a flaky test
-there would stop every landing, and an xfail would hide a reading lost."""
-
-
 def _family(i: int) -> str:
     return f"+86138{i:08d}"
 
@@ -226,7 +214,6 @@ async def _leases(js: nats.js.JetStreamContext) -> dict[int, tuple[str, int]]:
     return out
 
 
-@LOSING
 async def test_worker_and_stream_leader_killed_under_load(
     nats_cluster: NatsCluster,
     pg_url: str,
@@ -408,7 +395,6 @@ async def _count(pg_url: str, prefix: str) -> int:
     return int(row[0])
 
 
-@LOSING
 async def test_serve_with_1_2_3_workers_drains_a_backlog(
     nats_cluster: NatsCluster, pg_url: str, tmp_path: Path
 ) -> None:
@@ -615,7 +601,6 @@ def _night_zone(now: datetime) -> str:
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
-@LOSING
 async def test_bed_exit_raised_once_at_its_time_across_a_worker_kill(
     nats_cluster: NatsCluster,
     pg_url: str,
