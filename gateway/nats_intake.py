@@ -278,12 +278,15 @@ class NatsIntake:
             await self.on_partitions(frozenset(wanted))
         if BRIDGE_PARTITION in wanted:
             await self._bridge(True)
+        ending = [t for q, t in self._fetchers.items() if q in before - wanted]
+        if ending:  # what they fetched is nak'd before the next owner may take it
+            await asyncio.wait(ending, timeout=self.config.lease_s / 2)
         for p in release:
             await leases.release(p)
-        for p in before - wanted:
-            task = self._fetchers.pop(p, None)
-            if task is not None:
-                task.cancel()
+        # The fetchers of the partitions given up are not cancelled: one cancelled
+        # while a fetch is under way would drop the messages already delivered to
+        # it, unacked, and the next owner would get them only after ack_wait (an
+        # SOS 10 s late). Each ends after its fetch, nak'ing what it got (_handle).
         self.changed_at = self._monotonic()
         self.metrics.inc(M_HANDOVERS, len(before ^ wanted))
         log.info(
@@ -308,6 +311,13 @@ class NatsIntake:
         self._bridging = asyncio.create_task(bridge.run(nc, js), name="source-bridge")
 
     async def _fetch(self, js: JetStreamContext, p: int) -> None:
+        try:
+            await self._fetch_while_owned(js, p)
+        finally:
+            if self._fetchers.get(p) is asyncio.current_task():
+                del self._fetchers[p]
+
+    async def _fetch_while_owned(self, js: JetStreamContext, p: int) -> None:
         cfg = self.config
         sub = None
         while p in self._active:
