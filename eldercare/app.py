@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -30,8 +33,10 @@ from dashboard_api.context import AppContext
 from detectors.runtime import DetectorRuntime
 from eldercare.api_server import ApiServer, build_server
 from eldercare.clock import Clock, make_clock
+from eldercare.critical_lane import CriticalLane
 from eldercare.domain import URGENT_SESSION_SUFFIX, DeviceKind, Role, User
 from eldercare.embedded_broker import EmbeddedBroker
+from eldercare.intake_link import LinkServer
 from eldercare.logs import add_secret
 from eldercare.metrics import Metrics
 from eldercare.passwords import WeakPassword, check_new_password, hash_password
@@ -89,10 +94,20 @@ class Service:
         voice: VoiceChannel | None = None,
         clock: Clock | None = None,
         workers: int = 0,
+        config_file: str | None = None,
     ) -> None:
         self.settings = settings
-        self.workers = WorkerPool(settings, workers) if workers else None
+        self.config_file = config_file
+        """``--config``: passed on to the processes this one starts."""
+        self.workers = WorkerPool(settings, workers, config_file) if workers else None
         """``eldercare serve --workers N``: the N intake and detection processes."""
+        self.intake_process = settings.intake_process == "on" and not workers
+        """``ELDERCARE_INTAKE_PROCESS=on``: intake and detection in a child process,
+        critical alerts raised here from the urgent session (eldercare/critical_lane.py)."""
+        self._intake_dir: str | None = None
+        self.intake: WorkerPool | None = None
+        self.link: LinkServer | None = None
+        self.critical: CriticalLane | None = None
         self.clock = clock or make_clock(settings.clock)
         self.metrics = Metrics()
         self.bus = AlertBus()
@@ -159,26 +174,18 @@ class Service:
             sms_limits=self.sms_limits,
             priority=priority,
         )
-        if s.spool_path and not s.database_url.startswith("sqlite:"):
+        if not self.intake_process:  # else the spool is the intake process's
             try:
-                self.spool = Spool.open(s.spool_path)
-            except SpoolError as exc:
+                self.spool, self.standby = await open_standby(
+                    s, self._store, self.bus, self.metrics, self.escalation, self.alerts
+                )
+            except SettingsError:
                 await self._store.close()
-                raise SettingsError(f"ELDERCARE_SPOOL_PATH: {exc}") from exc
-            self.standby = Standby(
-                self.spool,
-                self._store,
-                self.bus,
-                self.metrics,
-                self.escalation,
-                response_window_s=s.response_window,
-            )
-            self.standby.alerts = self.alerts
-            self.alerts.standby = self.standby
-            self.escalation.standby = self.standby
-            await self.standby.refresh()
+                raise
         self.detectors: DetectorRuntime | None = None
-        if s.engine_url is None:  # else intake and detection are the workers' (worker.py)
+        if self.intake_process:
+            await self._open_intake_process(registry, priority)
+        elif s.engine_url is None:  # else intake and detection are the workers' (worker.py)
             self.detectors = DetectorRuntime(
                 self._store, default_timezone=s.timezone, follow_events=s.clock == "event"
             )
@@ -235,6 +242,8 @@ class Service:
                 registry.invalidate,
                 *([self.detectors.invalidate] if self.detectors else []),
                 *([self.standby.invalidate] if self.standby else []),
+                *([self.critical.invalidate] if self.critical else []),
+                *([self.link.registry_changed] if self.link else []),
             ),
             delivery=self.escalation,
         )
@@ -260,6 +269,14 @@ class Service:
             store_ok = False
             self._store_problem = str(exc) or type(exc).__name__
         gateway = self._gateway
+        if self.intake is not None:  # intake is the child's; the urgent session is here
+            urgent = self._urgent_gateway
+            assert urgent is not None and self.link is not None
+            return {  # the urgent session is not needed: the intake process takes all
+                "broker": self.intake.alive == 1 and self.link.connected,
+                "store": store_ok,
+                "mqtt_session": urgent.session_problem is None,
+            }
         if self.settings.engine_url is not None:  # intake is the workers'
             pool = self.workers
             return {
@@ -287,7 +304,12 @@ class Service:
                     f" {spool.provisional} provisional alerts"
                 )
         pool = self.workers
-        if pool is not None and pool.alive < pool.size:
+        urgent = self._urgent_gateway
+        if self.intake is not None:
+            if self.intake.alive < 1 or self.link is None or not self.link.connected:
+                reasons["broker"] = "the intake process is not running (starting or restarting)"
+            gateway = urgent
+        elif pool is not None and pool.alive < pool.size:
             reasons["broker"] = f"{pool.alive} of {pool.size} workers running (restarting)"
         elif gateway is not None and not gateway.connected:
             reasons["broker"] = "the gateway is not connected to the broker (or not subscribed)"
@@ -316,6 +338,9 @@ class Service:
                 tg.create_task(urgent.run(), name="gateway-urgent")
             if pool is not None:
                 tg.create_task(pool.run(), name="workers")
+            intake = self.intake
+            if intake is not None:
+                tg.create_task(intake.run(), name="intake-process")
             tg.create_task(server.serve(), name="api")
             engine = self.settings.engine_url is not None
             relaying = tg.create_task(self._relay(), name="relay") if engine else None
@@ -337,6 +362,10 @@ class Service:
                     gateway.stop(), *([urgent.stop()] if urgent is not None else [])
                 )
                 await self._save_detectors()
+            if intake is not None:
+                if urgent is not None:
+                    await urgent.stop()
+                await intake.stop()  # it commits what it took and saves its detectors
             if pool is not None:
                 await pool.stop()  # each saves its detectors and releases its leases
             ticker.cancel()
@@ -381,6 +410,11 @@ class Service:
 
     async def _tick_every(self, seconds: float) -> None:
         """Time-based rules fire even when no reading arrives."""
+        critical = self.critical
+        if critical is not None:  # the intake process ticks the detectors
+            while True:
+                await asyncio.sleep(seconds)
+                critical.tick()
         if self._pipeline is None:
             return  # scale-out: the workers tick their own detectors
         while True:
@@ -392,7 +426,42 @@ class Service:
             except StoreError:
                 log.exception("tick failed: the store did not answer; next tick retries")
 
+    async def _open_intake_process(self, registry: RegistryCache, priority: Priority) -> None:
+        """The intake process, its link, and the urgent session raising critical alerts."""
+        s = self.settings
+        assert self.alerts is not None and self.escalation is not None
+        store = self.store
+        self.critical = CriticalLane(store, self.alerts, self.clock, default_timezone=s.timezone)
+        await self.critical.start()
+        main = gateway_config(s)
+        self._urgent_gateway = Gateway(
+            dataclasses.replace(
+                main,
+                client_id=main.client_id + URGENT_SESSION_SUFFIX,
+                username=main.username and main.username + URGENT_SESSION_SUFFIX,
+                urgent_session=True,
+                commit=False,  # the intake process's session stores every message
+            ),
+            store=store,
+            registry=registry,
+            clock=self.clock,
+            metrics=self.metrics,
+            sink=self.critical,
+            priority=priority,
+        )
+        self._intake_dir = tempfile.mkdtemp(prefix="eldercare-intake-")
+        path = os.path.join(self._intake_dir, "link.sock")
+        self.link = LinkServer(path, self.bus, store, self.escalation.wake)
+        await self.link.start()
+        self.intake = WorkerPool(
+            s, 1, command=("intake-process", "--link", path), pass_settings=True
+        )
+
     async def __aexit__(self, *exc: object) -> None:
+        if self.link is not None:
+            await self.link.close()
+        if self._intake_dir is not None:
+            shutil.rmtree(self._intake_dir, ignore_errors=True)
         await close_channels(self.sms, self.voice)
         if self._store is not None:
             await self._store.close()
@@ -401,6 +470,31 @@ class Service:
         if self._broker is not None:
             await self._broker.stop()
         log.info("service stopped")
+
+
+async def open_standby(
+    s: Settings,
+    store: Store,
+    bus: AlertBus,
+    metrics: Metrics,
+    escalation: EscalationEngine,
+    alerts: AlertService,
+) -> tuple[Spool | None, Standby | None]:
+    """PostgreSQL with ``ELDERCARE_SPOOL_PATH``: the local spool and the standby that
+    keeps batches and alerts on this disk while the store is away (the intake's
+    process: ``serve``'s, or its intake process's)."""
+    if not s.spool_path or s.database_url.startswith("sqlite:"):
+        return None, None
+    try:
+        spool = Spool.open(s.spool_path)
+    except SpoolError as exc:
+        raise SettingsError(f"ELDERCARE_SPOOL_PATH: {exc}") from exc
+    standby = Standby(spool, store, bus, metrics, escalation, response_window_s=s.response_window)
+    standby.alerts = alerts
+    alerts.standby = standby
+    escalation.standby = standby
+    await standby.refresh()
+    return spool, standby
 
 
 def build_alerting(

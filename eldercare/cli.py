@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         "worker",
         help="one scale-out intake and detection process on NATS (ELDERCARE_ENGINE_URL)",
     )
+    p = sub.add_parser(
+        "intake-process",
+        help="serve's intake and detection process (ELDERCARE_INTAKE_PROCESS=on);"
+        " started by serve, not by hand",
+    )
+    p.add_argument("--link", required=True, metavar="SOCKET", help="serve's Unix socket")
 
     p = sub.add_parser("db", help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -173,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the service's second MQTT session for critical devices (default on)",
     )
     p.add_argument(
+        "--intake-process",
+        dest="intake_process",
+        choices=["on", "off"],
+        default=None,
+        help="the service's intake and detection in a child process, critical alerts"
+        " raised by serve itself (default off; README 'The intake process')",
+    )
+    p.add_argument(
         "--nice",
         type=int,
         default=None,
@@ -244,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_service(settings, demo=None, workers=args.workers, config=args.config)
         if args.command == "worker":
             return _run_worker(settings)
+        if args.command == "intake-process":
+            return _run_intake_process(settings, args.link)
         if args.command == "db" and args.db_command in db_commands.COMMANDS:
             return db_commands.main(settings, args)
         if args.command == "db":
@@ -307,6 +323,7 @@ def _bench(args: argparse.Namespace) -> int:
             "load",
             "nice",
             "urgent_session",
+            "intake_process",
             "workers",
         )
         if getattr(args, k) is not None
@@ -391,9 +408,7 @@ def _run_service(
 
             await run_demo(settings, homes=demo[0], sos_every=demo[1], on_start=started)
         else:
-            service = Service(settings, workers=workers)
-            if service.workers is not None:
-                service.workers.config_file = config
+            service = Service(settings, workers=workers, config_file=config)
             async with service:
                 started(service)
                 if service.generated_admin_password:
@@ -428,6 +443,28 @@ def _run_worker(settings: Settings) -> int:
         asyncio.run(go())
     except (StoreError, SettingsError, OSError) as exc:
         print(f"eldercare worker: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_intake_process(settings: Settings, link: str) -> int:
+    from eldercare.intake_process import IntakeProcess
+    from eldercare.process_tuning import tune_for_service
+    from eldercare.store.base import StoreError
+
+    async def go() -> None:
+        intake = IntakeProcess(settings, link)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, intake.request_stop)
+        async with intake:
+            tune_for_service(intake.metrics)
+            await intake.run()
+
+    try:
+        asyncio.run(go())
+    except (StoreError, SettingsError, OSError) as exc:
+        print(f"eldercare intake-process: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -105,6 +105,10 @@ class Settings:
     """``on``: a second MQTT session (``<client id>-urgent``) for the critical
     devices' events, which never queue behind vitals (gateway/urgent_session.py);
     ``off``: one session."""
+    intake_process: str = "off"
+    """``on``: intake and detection in a child process (``eldercare intake-process``),
+    the API, live screen, escalation and the urgent session's critical alerts in
+    ``serve`` (README "The intake process"); ``off``: one process."""
     mqtt_protocol: str = "auto"
     """``5``, ``3.1.1`` or ``auto`` (5 on external brokers, 3.1.1 on the embedded one)."""
     batch_max: int = 1000
@@ -217,6 +221,15 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``ELDERCARE_*`` variables, for a process started with them
+        (serve's intake process): ``Settings.load(env=s.as_env()) == s``."""
+        return {
+            PREFIX + f.name.upper(): str(value)
+            for f in fields(self)
+            if (value := getattr(self, f.name)) is not None and value != ""
+        }
+
     def validate(self) -> None:
         check_secret_key(self.secret_key)
         if self.api_max_body < 1:
@@ -247,6 +260,16 @@ class Settings:
             raise SettingsError("ELDERCARE_MQTT_URL must start with mqtt:// or mqtts://")
         if self.mqtt_urgent_session not in ("on", "off"):
             raise SettingsError("ELDERCARE_MQTT_URGENT_SESSION must be on or off")
+        if self.intake_process not in ("on", "off"):
+            raise SettingsError("ELDERCARE_INTAKE_PROCESS must be on or off")
+        if self.intake_process == "on" and (
+            self.mqtt_urgent_session != "on" or self.clock != "wall" or self.engine_url
+        ):
+            raise SettingsError(
+                "ELDERCARE_INTAKE_PROCESS=on needs the urgent session"
+                " (ELDERCARE_MQTT_URGENT_SESSION=on), the wall clock and no ELDERCARE_ENGINE_URL:"
+                " the critical alerts are raised in serve from the urgent session"
+            )
         if self.engine_url is not None and not all(
             u.strip().startswith(("nats://", "tls://")) for u in self.engine_url.split(",")
         ):

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 
 from eldercare.settings import Settings
 
@@ -24,12 +25,26 @@ RESTART_DELAY_S = 1.0
 
 
 class WorkerPool:
-    def __init__(self, settings: Settings, size: int, config_file: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        size: int,
+        config_file: str | None = None,
+        command: Sequence[str] = ("worker",),
+        pass_settings: bool = False,
+    ) -> None:
         if size < 1:
             raise ValueError("--workers must be at least 1")
         self.settings = settings
         self.size = size
         self.config_file = config_file
+        self.pass_settings = pass_settings
+        """True: each process gets ``settings`` themselves as its environment (with
+        the rest of this one's, less other ``ELDERCARE_*``), not this process's
+        environment and ``--config`` file: a service built from Settings in code."""
+        self.command = tuple(command)
+        """The ``eldercare`` subcommand each process runs (``worker``; ``intake-process``
+        for serve's intake process, eldercare/intake_process.py)."""
         self.base_id = settings.worker_id or f"{socket.gethostname().split('.')[0]}-{os.getpid()}"
         self._procs: dict[int, asyncio.subprocess.Process] = {}
         self._stopping = False
@@ -47,10 +62,13 @@ class WorkerPool:
     async def _keep(self, i: int) -> None:
         while not self._stopping:
             env = dict(os.environ, ELDERCARE_WORKER_ID=self.worker_id(i))
+            if self.pass_settings:
+                env = {k: v for k, v in env.items() if not k.startswith("ELDERCARE_")}
+                env.update(self.settings.as_env(), ELDERCARE_WORKER_ID=self.worker_id(i))
             args = [sys.executable, "-m", "eldercare"]
-            if self.config_file:
+            if self.config_file and not self.pass_settings:
                 args += ["--config", self.config_file]
-            proc = await asyncio.create_subprocess_exec(*args, "worker", env=env)
+            proc = await asyncio.create_subprocess_exec(*args, *self.command, env=env)
             self._procs[i] = proc
             log.info("worker started", extra={"worker": self.worker_id(i), "pid": proc.pid})
             code = await proc.wait()

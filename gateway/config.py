@@ -64,6 +64,11 @@ class GatewayConfig:
     """This gateway is the urgent session (gateway/urgent_session.py): it subscribes
     to the event topics of the registry's devices of the ``fast_lane`` kinds, one
     each, not to the wildcards; its client id and account end in ``-urgent``."""
+    commit: bool = True
+    """False: the raise-only lane (``eldercare/critical_lane.py``, with
+    ``ELDERCARE_INTAKE_PROCESS=on``): messages are decoded and handed to the sink,
+    then acked, and nothing is written (no readings, dead letters or liveness);
+    the intake process's own session stores every message."""
     tls_context: ssl.SSLContext | None = field(default=None, compare=False)
     """Used when ``tls``; None = the system's default CA store."""
 

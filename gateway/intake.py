@@ -734,6 +734,8 @@ class Gateway:
 
     async def _commit(self, batch: list[_Incoming], decoded: _Decoded) -> int:
         """Write the batch, retrying until it is written; return the new readings."""
+        if not self._config.commit:
+            return 0  # the raise-only lane: the intake process's session stores it
         step = 0  # commit steps done: survives retries, so dead letters are not doubled
         new = 0
         attempt = 0

@@ -70,6 +70,9 @@ class BenchConfig:
     """CPU-burning processes beside the service in the loaded runs (0: no loaded runs)."""
     urgent_session: str = "on"
     """The service's ELDERCARE_MQTT_URGENT_SESSION (``on`` or ``off``)."""
+    intake_process: str = "off"
+    """The service's ELDERCARE_INTAKE_PROCESS (``on``: CPU and RSS are serve's and its
+    intake process's together)."""
     nice: int | None = None
     """The nice value of the bench and all it starts but the burners (None: the
     production unit's ``Nice=``, ``eldercare/bench/priority.py``)."""
@@ -203,6 +206,7 @@ async def _latency_part(
             ELDERCARE_LOG_FORMAT="json",
             ELDERCARE_LOG_LEVEL="WARNING",
             ELDERCARE_MQTT_URGENT_SESSION=cfg.urgent_session,
+            ELDERCARE_INTAKE_PROCESS=cfg.intake_process,
             # its own: a spool left by an earlier run must not replay into this one
             ELDERCARE_SPOOL_PATH=str(work / "spool.db"),
         )
@@ -227,6 +231,7 @@ async def _latency_part(
                         sms_requests=lambda: dict(sms_at),
                         first_probe=i * probes,
                         burners=run.burners,
+                        tree=cfg.intake_process == "on",
                     )
                 results.append((run, lat))
                 if len(results) > 1 or cfg.runs > 1:
@@ -303,6 +308,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             "cpu_burners": cfg.load,
             "nice": nice,
             "urgent_session": cfg.urgent_session,
+            "intake_process": cfg.intake_process,
             "burners_nice": 0,
         },
         "provision_s": round(provision_s, 1),
@@ -461,6 +467,7 @@ def table(result: dict[str, Any]) -> str:
             f" burners nice {result['config']['burners_nice']}",
         ),
         ("    urgent MQTT session", result["config"]["urgent_session"]),
+        ("    intake process", result["config"].get("intake_process", "off")),
     ]
     width = max(len(r[0]) for r in rows)
     text = "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -133,3 +133,24 @@ def test_bench_refuses_worker_counts_it_cannot_measure() -> None:
             check=False,
         )
         assert done.returncode == 2 and said in done.stderr, done.stderr
+
+
+def test_short_bench_with_the_intake_process(tmp_path: Path) -> None:
+    """``--intake-process on``: serve with its intake process, every SOS seen on the
+    screen and as an SMS request, the mode said in the figures."""
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [*BENCH, "--short", "--intake-process", "on", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    doc = json.loads(out.read_text())
+    assert doc["config"]["intake_process"] == "on"
+    lat = doc["latency"]
+    assert lat["publish_to_sse_ms"]["seen"] == lat["probes"] > 0
+    assert lat["publish_to_sms_request_ms"]["seen"] == lat["probes"]
+    assert lat["service_rss_mb"] > 0
+    assert "intake process                     on" in done.stdout
