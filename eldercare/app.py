@@ -454,10 +454,15 @@ class Service:
         self.link = LinkServer(path, self.bus, store, self.escalation.wake)
         await self.link.start()
         self.intake = WorkerPool(
-            s, 1, command=("intake-process", "--link", path), pass_settings=True
+            s,
+            1,
+            command=("intake-process", "--link", path, "--parent", str(os.getpid())),
+            pass_settings=True,
         )
 
     async def __aexit__(self, *exc: object) -> None:
+        if self.intake is not None:
+            await self.intake.stop()  # a run that ended without stopping it (an error)
         if self.link is not None:
             await self.link.close()
         if self._intake_dir is not None:

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         " started by serve, not by hand",
     )
     p.add_argument("--link", required=True, metavar="SOCKET", help="serve's Unix socket")
+    p.add_argument(
+        "--parent", type=int, default=None, metavar="PID", help="stop when this process is gone"
+    )
 
     p = sub.add_parser("db", help="database maintenance")
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
@@ -259,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "worker":
             return _run_worker(settings)
         if args.command == "intake-process":
-            return _run_intake_process(settings, args.link)
+            return _run_intake_process(settings, args.link, args.parent)
         if args.command == "db" and args.db_command in db_commands.COMMANDS:
             return db_commands.main(settings, args)
         if args.command == "db":
@@ -447,13 +450,13 @@ def _run_worker(settings: Settings) -> int:
     return 0
 
 
-def _run_intake_process(settings: Settings, link: str) -> int:
+def _run_intake_process(settings: Settings, link: str, parent: int | None) -> int:
     from eldercare.intake_process import IntakeProcess
     from eldercare.process_tuning import tune_for_service
     from eldercare.store.base import StoreError
 
     async def go() -> None:
-        intake = IntakeProcess(settings, link)
+        intake = IntakeProcess(settings, link, parent=parent)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, intake.request_stop)

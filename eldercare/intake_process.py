@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from alerts.escalation import EscalationEngine
 from alerts.events import AlertBus
@@ -46,7 +47,14 @@ log = logging.getLogger("eldercare.intake_process")
 
 
 class IntakeProcess:
-    def __init__(self, settings: Settings, link: str, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        link: str,
+        *,
+        clock: Clock | None = None,
+        parent: int | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock or make_clock(settings.clock)
         self.metrics = Metrics()
@@ -54,6 +62,10 @@ class IntakeProcess:
         self.sms, self.voice = build_channels(settings)
         self.link = LinkClient(link, self._registry_changed)
         self._stop = asyncio.Event()
+        self._parent = os.getppid() if parent is None else parent
+        """serve's pid (given by serve: it can be killed before this process asks for its
+        parent): when serve is gone, this process stops too, since the next serve starts
+        an intake process of its own on the same MQTT session."""
         self._store: Store | None = None
         self._registry: RegistryCache | None = None
         self.detectors: DetectorRuntime | None = None
@@ -131,6 +143,7 @@ class IntakeProcess:
             intake = tg.create_task(gateway.run(), name="gateway")
             link = tg.create_task(self.link.run(self.bus), name="link")
             ticker = tg.create_task(self._tick_every(1.0), name="ticker")
+            watch = tg.create_task(self._watch_parent(1.0), name="parent-watch")
             replayer = tg.create_task(standby.run(), name="standby") if standby else None
             await self._stop.wait()
             await gateway.stop()  # drain, commit, ack
@@ -146,6 +159,15 @@ class IntakeProcess:
                 standby.stop()
                 await replayer
             link.cancel()
+            watch.cancel()
+
+    async def _watch_parent(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            if os.getppid() != self._parent:
+                break
+        log.error("serve is gone: the intake process stops (commits, saves, exits)")
+        self.request_stop()
 
     async def _tick_every(self, seconds: float) -> None:
         pipeline = self.pipeline

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -216,3 +220,58 @@ async def _sms_for(console: ConsoleSms, alert_id: int) -> bool | None:
 
 async def _stored_once(pg_url: str, device_id: str) -> bool | None:
     return True if await _stored(pg_url, device_id) == 1 else None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+async def test_the_intake_process_stops_when_serve_is_killed(
+    pg_url: str, mosquitto: Any, tmp_path: Path
+) -> None:
+    """serve killed -9: its intake process does not stay behind holding the MQTT
+    session the next serve's intake process needs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}
+    env.update(
+        ELDERCARE_DATABASE_URL=pg_url,
+        ELDERCARE_MQTT_URL=f"mqtt://127.0.0.1:{mosquitto.port}",
+        ELDERCARE_API_PORT=str(free_port()),
+        ELDERCARE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        ELDERCARE_MQTT_CLIENT_ID="gw-orphan",
+        ELDERCARE_SPOOL_PATH=str(tmp_path / "spool.db"),
+        ELDERCARE_INTAKE_PROCESS="on",
+    )
+    with open(tmp_path / "serve.log", "ab") as log:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "eldercare", "serve"], env=env, stdout=log, stderr=log
+        )
+    try:
+
+        async def child() -> int | None:
+            kids = _children(serve.pid)
+            return kids[0] if kids else None
+
+        pid = await eventually(child, timeout=30)
+        serve.kill()
+        serve.wait(10)
+
+        async def exited() -> bool | None:
+            return True if _gone(pid) else None
+
+        await eventually(exited, timeout=20)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait(10)
