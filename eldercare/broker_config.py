@@ -49,6 +49,10 @@ random characters (144 bits), which no number of rounds makes weaker or stronger
 against guessing; the broker checks a password on every connect."""
 SALT_BYTES = 12
 ACCESS = ("read", "write", "readwrite")
+AUTOSAVE_INTERVAL = 60
+"""Seconds between the broker's snapshots of its database (queued messages,
+sessions). Mosquitto writes the snapshot in its one thread: every second, with a
+backlog of 100 MB, it stalls every client, the urgent sessions included."""
 
 
 class BrokerConfigError(ValueError):
@@ -204,7 +208,7 @@ def render_conf(options: BrokerOptions, queued: int, passwd: Path, acl: Path) ->
         f"acl_file {acl}",
         "persistence true",
         f"persistence_location {o.persistence_dir.rstrip('/')}/",
-        "autosave_interval 60",
+        f"autosave_interval {AUTOSAVE_INTERVAL}",
         "persistent_client_expiration 7d",
         f"max_queued_messages {queued}",
         f"max_inflight_messages {o.max_inflight_messages}",

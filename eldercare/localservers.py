@@ -59,9 +59,12 @@ class TempMosquitto:
         max_queued: int = 100_000,
         port: int | None = None,
         config: str | None = None,
+        autosave_interval: int = 1,
     ) -> None:
         """``max_queued``: messages Mosquitto keeps per client beyond those in flight
-        (0 = no limit); beyond it, it drops them. ``config``: the broker's whole
+        (0 = no limit); beyond it, it drops them. ``autosave_interval``: seconds
+        between snapshots of its database (1 for tests of restarts; the snapshot of a
+        large backlog stalls the single-threaded broker). ``config``: the broker's whole
         configuration instead of the one below (its listener on ``port``, which
         ``free_port()`` gives); a log file is added to it."""
         self.workdir = workdir
@@ -85,7 +88,7 @@ class TempMosquitto:
                     f"user {_current_user()}",
                     "persistence true",
                     f"persistence_location {self.data_dir}/",
-                    "autosave_interval 1",
+                    f"autosave_interval {autosave_interval}",
                     f"max_queued_messages {max_queued}",
                     "max_inflight_messages 1000",
                     "persistent_client_expiration 1d",

@@ -45,6 +45,7 @@ import httpx
 import psycopg
 
 from eldercare.bench import latency, priority, throughput
+from eldercare.broker_config import AUTOSAVE_INTERVAL
 from eldercare.domain import Device, Home, Resident
 from eldercare.localservers import TempMosquitto, _free_port, start_postgres, stop_postgres
 from eldercare.store import open_store
@@ -254,7 +255,8 @@ def bench_servers(prefix: str) -> Iterator[tuple[TempMosquitto, str, Path]]:
     after a run that went through, and kept, with a word where, after one that
     failed."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
-    broker = TempMosquitto(work, max_queued=0)  # (a)/(b) queue every message first
+    # (a)/(b) queue every message first; snapshots as often as production's broker
+    broker = TempMosquitto(work, max_queued=0, autosave_interval=AUTOSAVE_INTERVAL)
     broker.start()
     pg = start_postgres()
     went_through = False
